@@ -1,0 +1,81 @@
+# qbitrr-mqtt — one entry point for set-up, the main job and the tests.
+#   make run    set up, then run the stack (the demo stack when no config exists)
+#   make test   set up, then run the whole test suite against real services
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV      ?= .venv
+PY        := $(VENV)/bin/python
+PIP       := $(VENV)/bin/pip
+SYS_PKGS  ?= mosquitto qbittorrent-nox chromium ffmpeg
+# Commands whose absence means a system package is missing (same order as SYS_PKGS).
+SYS_CMDS  ?= mosquitto qbittorrent-nox chromium ffprobe
+CONFIG    ?= $(if $(QBITRR_MQTT_CONFIG),$(QBITRR_MQTT_CONFIG),config.yaml)
+PYTEST_ARGS ?=
+
+# Find a Python >= 3.12: $PYTHON, then python3.13/3.12/python3 on PATH, then pyenv's versions.
+find_python = $(shell \
+  for c in "$$PYTHON" python3.13 python3.12 python3 $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.1[2-9]*/bin/python 2>/dev/null | sort -rV); do \
+    [ -n "$$c" ] || continue; p=$$(command -v "$$c" 2>/dev/null) || continue; \
+    "$$p" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null && { echo "$$p"; break; }; \
+  done)
+
+.PHONY: help setup sysdeps venv run demo test test-fast lint typecheck bench clean
+
+help:
+	@echo "make run    - set up and run qbitrr-mqtt (the demo stack when $(CONFIG) does not exist)"
+	@echo "make test   - set up and run the test suite (real Mosquitto, qbittorrent-nox, supervisord, PostgreSQL, Chromium)"
+	@echo "make lint   - ruff + mypy"
+	@echo "make bench  - the benchmark harness"
+
+setup: sysdeps venv
+
+sysdeps:
+	@missing=""; pkgs=($(SYS_PKGS)); cmds=($(SYS_CMDS)); \
+	for i in $${!cmds[@]}; do command -v $${cmds[$$i]} >/dev/null 2>&1 || [ -x /usr/sbin/$${cmds[$$i]} ] || missing="$$missing $${pkgs[$$i]}"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing system packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  elif command -v sudo >/dev/null && command -v apt-get >/dev/null; then \
+	    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  else echo "Please install:$$missing (Debian/Ubuntu package names)"; exit 1; fi; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	@py="$(call find_python)"; \
+	if [ -z "$$py" ]; then \
+	  echo "error: qbitrr-mqtt needs Python >= 3.12 and none was found."; \
+	  echo "       Install one (e.g. 'apt-get install python3.12', or 'pyenv install 3.12'),"; \
+	  echo "       or point PYTHON=/path/to/python3.12 at it."; exit 1; fi; \
+	echo "Using $$py"; \
+	[ -x $(PY) ] && $(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' || { rm -rf $(VENV); "$$py" -m venv $(VENV); }
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[test,e2e,fuzz,lint]'
+	@touch $@
+
+venv: $(VENV)/.installed
+
+run: setup
+	@if [ -f "$(CONFIG)" ]; then exec $(VENV)/bin/qbitrr-mqtt run -c "$(CONFIG)"; \
+	else echo "No $(CONFIG) found: starting the demo stack (write one with '$(VENV)/bin/qbitrr-mqtt config init')."; \
+	exec $(VENV)/bin/qbitrr-mqtt demo; fi
+
+demo: setup
+	$(VENV)/bin/qbitrr-mqtt demo
+
+test: setup
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+test-fast: venv
+	$(VENV)/bin/python -m pytest tests/unit $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check qbitrr_mqtt services tests
+	$(VENV)/bin/mypy qbitrr_mqtt
+
+bench: setup
+	$(VENV)/bin/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist
