@@ -243,10 +243,7 @@ def load_config(
     """Read the effective config: file (if any) + environment overrides + defaults."""
     env = os.environ if env is None else env
     source = find_config(path, env)
-    if source.exists() or must_exist:
-        doc = read_yaml(source)
-    else:
-        doc = {}
+    doc = read_yaml(source) if source.exists() or must_exist else {}
     return config_from_dict(doc, env=env, source=source if source.exists() else None)
 
 
