@@ -9,6 +9,7 @@ from typing import Any
 
 from jsonschema.exceptions import ValidationError
 
+from .models import SECRET_KEYS
 from .schema import load_schema, resolve, subschema
 
 _TYPE_NAMES = {
@@ -73,6 +74,8 @@ def problem_from_error(err: ValidationError) -> Problem:
     node = subschema(path)
     validator = err.validator
     value = err.instance
+    if path and path[-1] in SECRET_KEYS:
+        value = "***"  # never echo a secret, not even a wrong one
     hint = _hint(node)
     if validator == "additionalProperties" and isinstance(value, dict):
         root = load_schema()

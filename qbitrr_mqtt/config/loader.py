@@ -30,7 +30,7 @@ from .models import (
     TrackerRule,
     WebUIConfig,
 )
-from .schema import fill_defaults, load_schema
+from .schema import fill_defaults, load_schema, subschema
 
 ENV_CONFIG = "QBITRR_MQTT_CONFIG"
 ENV_PREFIX = "QBITRR_"
@@ -105,6 +105,25 @@ def parse_scalar(text: str) -> Any:
     return "" if value is None and text.strip() in ('""', "''") else value
 
 
+def _typed_for(raw: str, path: list[str]) -> Any:
+    """Parse an env value as YAML, unless the key is a string and YAML read something else.
+
+    ``QBITRR_MQTT__PASSWORD=007`` must stay the string '007', not the number 7.
+    """
+    value = parse_scalar(raw)
+    node = subschema(path)
+    if node is None or isinstance(value, str):
+        return value
+    types = node.get("type", [])
+    types = types if isinstance(types, list) else [types]
+    kind = {bool: "boolean", int: "integer", float: "number", type(None): "null"}.get(type(value))
+    if "boolean" in types and kind == "integer" and value in (0, 1) and "integer" not in types:
+        return bool(value)  # DRY_RUN=0 / 1, as shells and Docker users write it
+    if "string" in types and kind not in types and not (kind == "integer" and "number" in types):
+        return raw
+    return value
+
+
 def _match_key(container: dict[str, Any], wanted: str) -> str:
     """The existing key matching ``wanted`` case-insensitively, with '_' standing for '-'."""
     norm = wanted.lower().replace("-", "_")
@@ -136,7 +155,7 @@ def apply_env_overrides(doc: dict[str, Any], env: Mapping[str, str]) -> list[str
             node = node[key]
             path.append(key)
         last = _match_key(node, parts[-1])
-        node[last] = parse_scalar(env[name])
+        node[last] = _typed_for(env[name], [*path, last])
         applied.append(join_path([*path, last]))
     return applied
 
