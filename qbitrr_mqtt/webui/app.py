@@ -1,0 +1,110 @@
+"""The aiohttp application: one route table, three middlewares, injected dependencies.
+
+``create_app(config, store, supervisor_rpc)`` takes everything it talks to as arguments, so
+the tests run it against a real SQLite store and a real (or absent) supervisord, and
+``main.run_webui`` builds the production ones from the config.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from aiohttp import web
+
+from ..config import Config
+from . import (
+    page,
+    routes_commands,
+    routes_config,
+    routes_events,
+    routes_history,
+    routes_logs,
+    routes_status,
+)
+from .errors import error_middleware
+from .logfiles import log_dir
+from .openapi import build_openapi
+from .security import (
+    CORS_KEY,
+    METRICS_PUBLIC_KEY,
+    TOKEN_KEY,
+    auth_middleware,
+    cors_middleware,
+    ensure_token,
+    on_prepare,
+)
+from .spec import Call, Resp, Route, bind
+from .state import SHARED, Shared, Tuning
+
+#: Request bodies larger than this are refused with 413 before they are read.
+MAX_BODY = 1024 * 1024
+OPENAPI = web.AppKey("openapi", dict)
+
+
+async def openapi_json(call: Call) -> web.Response:
+    return web.json_response(call.app[OPENAPI])
+
+
+OPENAPI_ROUTE = Route(
+    "GET",
+    "/api/openapi.json",
+    openapi_json,
+    "This document",
+    "meta",
+    "The OpenAPI 3.1 description of every route, generated from the server's route table.",
+    auth=False,
+    responses={200: Resp("OpenAPI 3.1 document.", {"type": "object"})},
+)
+
+
+def route_table() -> list[Route]:
+    """Every route the app serves, in the order the document lists them."""
+    return [
+        *routes_status.ROUTES,
+        *routes_history.ROUTES,
+        *routes_commands.ROUTES,
+        *routes_config.ROUTES,
+        *routes_logs.ROUTES,
+        *routes_events.ROUTES,
+        *page.ROUTES,
+        OPENAPI_ROUTE,
+    ]
+
+
+def create_app(
+    config: Config,
+    store: Any,
+    supervisor_rpc: Any | None = None,
+    *,
+    token: str | None = None,
+    tuning: Tuning | None = None,
+) -> web.Application:
+    """The WebUI app. ``token`` defaults to ``webui.token``, else the generated token file."""
+    app = web.Application(
+        middlewares=[error_middleware, cors_middleware, auth_middleware], client_max_size=MAX_BODY
+    )
+    executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="webui-io")
+    app[SHARED] = Shared(
+        config=config,
+        store=store,
+        rpc=supervisor_rpc,
+        token=token or ensure_token(config.webui.token, config.settings.data_dir),
+        log_dir=log_dir(config),
+        tuning=tuning or Tuning(),
+        executor=executor,
+    )
+    app[TOKEN_KEY] = app[SHARED].token
+    app[CORS_KEY] = frozenset(config.webui.cors_origins)
+    app[METRICS_PUBLIC_KEY] = config.webui.metrics_public
+    table = route_table()
+    for route in table:
+        app.router.add_route(route.method, route.path, bind(route))
+    app[OPENAPI] = build_openapi(table)
+    app.on_response_prepare.append(on_prepare)
+
+    async def shutdown(_: web.Application) -> None:
+        executor.shutdown(wait=False, cancel_futures=True)
+
+    app.on_cleanup.append(shutdown)
+    return app

@@ -1,0 +1,80 @@
+"""Finding and reading the per-program log files supervisord writes.
+
+Only known program names map to files (``<data_dir>/logs/<program>.log``): a request never
+names a path, so ``../`` in a name has nothing to reach.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import Config
+
+#: supervisord's own log, next to the programs' logs.
+SUPERVISORD_LOG = "supervisord"
+
+
+def programs(config: Config) -> list[str]:
+    """Every program whose log the API serves, in display order."""
+    return [*(a.program for a in config.arr.values()), "bridge", "webui", SUPERVISORD_LOG]
+
+
+def log_dir(config: Config) -> Path:
+    return Path(config.settings.data_dir) / "logs"
+
+
+def log_file(directory: Path, program: str) -> Path:
+    return directory / f"{program}.log"
+
+
+def tail_lines(
+    path: Path, count: int, block: int = 64 * 1024, max_bytes: int = 8 * 1024 * 1024
+) -> tuple[list[str], int]:
+    """The last ``count`` lines of a file and the file size they end at.
+
+    Reads backwards in blocks so a large log costs only what is shown; never more than
+    ``max_bytes`` (a file of one huge line gives its tail).
+    """
+    with path.open("rb") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        data = b""
+        pos = size
+        while pos > 0 and data.count(b"\n") <= count and size - pos < max_bytes:
+            step = min(block, pos)
+            pos -= step
+            handle.seek(pos)
+            data = handle.read(step) + data
+    lines = data.decode("utf-8", "replace").splitlines()
+    if pos > 0 and lines:
+        lines = lines[1:]  # the first line was cut by the block boundary
+    return lines[-count:] if count else [], size
+
+
+@dataclass(slots=True)
+class Follower:
+    """Reads what is appended to a log file, surviving rotation (inode change or truncation)."""
+
+    path: Path
+    position: int
+    inode: int | None = None
+    partial: bytes = b""
+
+    def poll(self, limit: int = 256 * 1024) -> list[str]:
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            return []
+        if self.inode is not None and stat.st_ino != self.inode or stat.st_size < self.position:
+            self.position, self.partial = 0, b""
+        self.inode = stat.st_ino
+        if stat.st_size == self.position:
+            return []
+        with self.path.open("rb") as handle:
+            handle.seek(self.position)
+            chunk = handle.read(limit)
+        self.position += len(chunk)
+        data = self.partial + chunk
+        *complete, self.partial = data.split(b"\n")
+        return [line.decode("utf-8", "replace") for line in complete]

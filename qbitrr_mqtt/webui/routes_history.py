@@ -1,0 +1,150 @@
+"""Tracked torrents and the history tables: downloads, searches, actions (the audit trail)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from .routes_status import known_instance
+from .schemas import INSTANCE_NAME, page_of
+from .serialize import ACTION_FIELDS, SEARCH_FIELDS, TORRENT_FIELDS, rows
+from .spec import Call, Param, Resp, Route
+from .state import blocking, shared
+
+LIMIT = Param(
+    "limit",
+    "query",
+    {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+    "Page size (1..1000).",
+)
+OFFSET = Param(
+    "offset",
+    "query",
+    {"type": "integer", "minimum": 0, "maximum": 10_000_000, "default": 0},
+    "Rows to skip.",
+)
+INSTANCE = Param(
+    "instance", "query", INSTANCE_NAME, "Only this Arr instance (404 when it is not configured)."
+)
+STATE = Param(
+    "state",
+    "query",
+    {"type": "string", "pattern": "^[a-zA-Z_]{1,32}$"},
+    "Only torrents in this state: our health class (downloading, stalled, seeding, queued, errored, paused, "
+    "checking, metadata, missing_files, completed) or a qBittorrent state (stalledDL, uploading, ...).",
+)
+PAGING = (INSTANCE, LIMIT, OFFSET)
+
+
+def _page(key: str, found: Any, fields: tuple[str, ...], call: Call) -> web.Response:
+    items, total = found if isinstance(found, tuple) else (found, None)
+    items = list(items)
+    body = {
+        key: rows(items, fields),
+        "total": total if total is not None else call.query["offset"] + len(items),
+        "limit": call.query["limit"],
+        "offset": call.query["offset"],
+    }
+    return web.json_response(body)
+
+
+async def torrents(call: Call) -> web.Response:
+    q = call.query
+    instance = known_instance(call, q["instance"])
+    store = shared(call.app).store
+    found = await blocking(
+        call.app, store.list_torrents, instance, q["state"], q["limit"], q["offset"]
+    )
+    return _page("torrents", found, TORRENT_FIELDS, call)
+
+
+async def downloads(call: Call) -> web.Response:
+    q = call.query
+    instance = known_instance(call, q["instance"])
+    store = shared(call.app).store
+    found = await blocking(
+        call.app, store.list_downloads, instance=instance, limit=q["limit"], offset=q["offset"]
+    )
+    return _page("downloads", found, TORRENT_FIELDS, call)
+
+
+async def searches(call: Call) -> web.Response:
+    q = call.query
+    instance = known_instance(call, q["instance"])
+    store = shared(call.app).store
+    found = await blocking(
+        call.app, store.list_searches, instance=instance, limit=q["limit"], offset=q["offset"]
+    )
+    return _page("searches", found, SEARCH_FIELDS, call)
+
+
+async def actions(call: Call) -> web.Response:
+    q = call.query
+    instance = known_instance(call, q["instance"])
+    store = shared(call.app).store
+    found = await blocking(
+        call.app, store.list_actions, instance=instance, limit=q["limit"], offset=q["offset"]
+    )
+    return _page("actions", found, ACTION_FIELDS, call)
+
+
+def _list_route(
+    path: str,
+    handler: Any,
+    summary: str,
+    description: str,
+    key: str,
+    item: str,
+    extra: tuple[Param, ...] = (),
+) -> Route:
+    return Route(
+        "GET",
+        path,
+        handler,
+        summary,
+        "history",
+        description,
+        params=(*PAGING[:1], *extra, *PAGING[1:]),
+        responses={
+            200: Resp(f"A page of {key}, newest first.", page_of(key, item)),
+            404: Resp("The instance is not configured.", {"$ref": "#/components/schemas/Error"}),
+        },
+    )
+
+
+ROUTES = (
+    _list_route(
+        "/api/v1/torrents",
+        torrents,
+        "List tracked torrents",
+        "Torrents the managers track, with state, strikes and last action.",
+        "torrents",
+        "Torrent",
+        (STATE,),
+    ),
+    _list_route(
+        "/api/v1/downloads",
+        downloads,
+        "Download history",
+        "Torrents that finished downloading (completed, imported or seeding), newest first.",
+        "downloads",
+        "Torrent",
+    ),
+    _list_route(
+        "/api/v1/searches",
+        searches,
+        "Search history",
+        "Searches the managers asked the Arr apps for.",
+        "searches",
+        "Search",
+    ),
+    _list_route(
+        "/api/v1/actions",
+        actions,
+        "Action history (audit trail)",
+        "Every action taken or intended, with its reason and outcome.",
+        "actions",
+        "Action",
+    ),
+)

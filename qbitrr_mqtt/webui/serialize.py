@@ -1,0 +1,84 @@
+"""Store rows → the API's JSON objects.
+
+The API's field lists are written out here (and in ``schemas.py``) rather than dumping
+whatever the table holds: the HTTP contract stays stable when a table gains a column, and a
+column the API promises but the table lacks fails loudly in the tests.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+TORRENT_FIELDS = (
+    "instance", "hash", "name", "category", "state", "health", "progress", "size", "downloaded",
+    "added_on", "first_seen", "last_seen", "last_activity", "strikes", "strike_reason",
+    "last_strike_at", "protected", "private", "tracker", "media_id", "imported", "last_action",
+    "last_action_at", "gone_at",
+)  # fmt: skip
+ACTION_FIELDS = (
+    "id", "instance", "hash", "name", "action", "reason", "media_id", "status", "error",
+    "dry_run", "created_at", "finished_at",
+)  # fmt: skip
+SEARCH_FIELDS = (
+    "id",
+    "instance",
+    "media_id",
+    "kind",
+    "arr_command_id",
+    "status",
+    "created_at",
+    "finished_at",
+)
+COMMAND_FIELDS = (
+    "id", "command", "instance", "payload", "source", "transaction", "status", "result", "error",
+    "created_at", "started_at", "finished_at",
+)  # fmt: skip
+PROCESS_EVENT_FIELDS = ("id", "name", "from_state", "to_state", "pid", "expected", "detail", "at")
+INSTANCE_STATE_FIELDS = (
+    "qbit_connected", "arr_connected", "counts", "queue_size", "dry_run", "last_cycle_at",
+    "last_cycle_duration", "heartbeat_at", "error",
+)  # fmt: skip
+#: Columns stored as JSON text.
+JSON_TEXT = frozenset({"payload", "result", "counts"})
+#: Defaults for columns that are never null in the API.
+NOT_NULL = {"strikes": 0, "protected": False, "imported": False, "dry_run": False, "payload": {}}
+
+
+def iso(value: datetime) -> str:
+    """ISO 8601 with an offset; SQLite returns naive datetimes that the store wrote as UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.isoformat()
+
+
+def value_of(row: Any, name: str) -> Any:
+    if isinstance(row, dict):
+        return row.get(name)
+    return getattr(row, name)
+
+
+def plain(name: str, value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso(value)
+    if name in JSON_TEXT and isinstance(value, str | bytes):
+        try:
+            return json.loads(value) if value else None
+        except ValueError:
+            return value
+    if hasattr(value, "value") and type(value).__module__ != "builtins":  # enums
+        return value.value
+    return value
+
+
+def row(obj: Any, fields: tuple[str, ...]) -> dict[str, Any]:
+    out = {}
+    for name in fields:
+        value = plain(name, value_of(obj, name))
+        out[name] = NOT_NULL.get(name, value) if value is None else value
+    return out
+
+
+def rows(objs: Any, fields: tuple[str, ...]) -> list[dict[str, Any]]:
+    return [row(o, fields) for o in objs]

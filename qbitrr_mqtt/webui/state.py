@@ -1,0 +1,66 @@
+"""What the handlers share: the config, the store, the supervisord client and a few knobs.
+
+Everything reaches the handlers through typed ``AppKey`` entries set by ``create_app``, so a
+test builds an app with a real SQLite store and with or without a real supervisord.
+Store and XML-RPC calls are blocking; :func:`blocking` runs them on a small thread pool so
+the event loop (SSE streams, other requests) never waits on the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from ..config import Config
+
+
+@dataclass(slots=True)
+class Tuning:
+    """Timings a test may shorten; the defaults suit a real deployment."""
+
+    #: How long a command route waits for the manager's outcome before answering 202.
+    command_wait: float = 5.0
+    #: How often SSE streams look for new rows / log lines.
+    poll_interval: float = 1.0
+    #: Seconds between SSE heartbeat comments (keeps proxies from closing idle streams).
+    heartbeat: float = 15.0
+
+
+@dataclass(slots=True)
+class Shared:
+    config: Config
+    store: Any
+    rpc: Any | None
+    token: str
+    log_dir: Path
+    tuning: Tuning
+    executor: ThreadPoolExecutor
+    config_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: Outcomes of supervisord commands (they never enter the store inbox), newest last.
+    outcomes: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
+
+    def remember(self, command: dict[str, Any], keep: int = 500) -> None:
+        self.outcomes[command["id"]] = command
+        while len(self.outcomes) > keep:
+            self.outcomes.popitem(last=False)
+
+
+SHARED = web.AppKey("shared", Shared)
+
+
+def shared(app: web.Application) -> Shared:
+    return app[SHARED]
+
+
+async def blocking[T](app: web.Application, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a blocking store or XML-RPC call off the event loop."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(app[SHARED].executor, functools.partial(fn, *args, **kwargs))
