@@ -41,7 +41,7 @@ export function mount(root) {
     bad = new Map();
     for (const p of list) if (p.line) bad.set(p.line, [...(bad.get(p.line) || []), `${p.path}: ${p.message}`]);
     clear(problems, list.map((p) => h("li", { "data-testid": "config-problem", "data-path": p.path, "data-line": p.line ?? "", onclick: () => goTo(p.line) },
-      h("code", {}, p.path || "(file)"), p.line ? h("span", { class: "muted" }, ` line ${p.line}`), ": ", p.message,
+      h("code", {}, p.path || "(file)"), p.line ? h("span", { class: "muted" }, ` line ${p.line}`) : null, ": ", p.message,
       p.expected ? h("div", { class: "muted" }, `expected ${p.expected}`) : null)));
     paint();
   }
