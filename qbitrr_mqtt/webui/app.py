@@ -103,8 +103,12 @@ def create_app(
     app[OPENAPI] = build_openapi(table)
     app.on_response_prepare.append(on_prepare)
 
+    async def stop_streams(app: web.Application) -> None:
+        app[SHARED].stopping.set()
+
     async def shutdown(_: web.Application) -> None:
         executor.shutdown(wait=False, cancel_futures=True)
 
+    app.on_shutdown.append(stop_streams)
     app.on_cleanup.append(shutdown)
     return app

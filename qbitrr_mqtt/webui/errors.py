@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.exc import DBAPIError
 
 log = logging.getLogger("qbitrr.webui")
 
@@ -72,6 +73,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         # The client went away (often mid-stream); nothing useful to answer.
         log.debug("%s %s: client gone (%s)", request.method, request.path, exc)
         raise
+    except DBAPIError as exc:
+        log.error("store error in %s %s: %s", request.method, request.path, exc.orig)
+        return error_response(503, "store_unavailable", f"the store is unavailable: {exc.orig}")
     except Exception:
         log.exception("unexpected error in %s %s", request.method, request.path)
         return error_response(500, "internal_error", "internal error; see the WebUI log")

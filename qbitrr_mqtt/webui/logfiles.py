@@ -17,8 +17,13 @@ SUPERVISORD_LOG = "supervisord"
 
 
 def programs(config: Config) -> list[str]:
-    """Every program whose log the API serves, in display order."""
-    return [*(a.program for a in config.arr.values()), "bridge", "webui", SUPERVISORD_LOG]
+    """Every program whose log the API serves: what supervisord runs for this config (the
+    names its log files are written under) and supervisord itself; managers first."""
+    from ..supervisor.render import programs as rendered
+
+    names = [p.name for p in rendered(config)]
+    managers = [n for n in names if n.startswith("manager-")]
+    return [*managers, *(n for n in names if n not in managers), SUPERVISORD_LOG]
 
 
 def log_dir(config: Config) -> Path:

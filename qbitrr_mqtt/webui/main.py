@@ -26,14 +26,11 @@ def open_store(config: Config) -> Any:
     return open_(config.database.url)
 
 
-def supervisor_client(config: Config) -> Any | None:
-    """The XML-RPC client for the stack's supervisord (None when the module is missing)."""
-    try:
-        from ..supervisor.rpc import client_for_config
-    except ImportError:
-        log.warning("supervisord client not available: restart/start/stop are disabled")
-        return None
-    return client_for_config(config)
+def supervisor_client(config: Config) -> Any:
+    """The XML-RPC client of the supervisord that `qbitrr-mqtt run` starts for this config."""
+    from ..supervisor.rpc import SupervisorClient
+
+    return SupervisorClient.for_config(config)
 
 
 def run_webui(config: Config) -> int:
@@ -55,7 +52,12 @@ def run_webui(config: Config) -> int:
     )
     try:
         web.run_app(
-            app, host=host, port=port, print=None, access_log=logging.getLogger("aiohttp.access")
+            app,
+            host=host,
+            port=port,
+            print=None,
+            shutdown_timeout=5.0,
+            access_log=logging.getLogger("aiohttp.access"),
         )
     except OSError as exc:
         log.error("cannot listen on %s:%d: %s", host, port, exc.strerror or exc)

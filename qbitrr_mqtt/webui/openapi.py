@@ -48,6 +48,11 @@ def _responses(route: Route) -> dict[str, Any]:
         answers[413] = Resp("The body is larger than the limit (1 MiB).", error)
         answers[415] = Resp("The body's media type is not accepted.", error)
         answers[422] = Resp("The body does not match its schema.", error)
+    if route.auth:
+        answers[503] = Resp(
+            "A dependency is unavailable: the store, or supervisord where the route needs it.",
+            error,
+        )
     answers.update(route.responses)
     out: dict[str, Any] = {}
     for status in sorted(answers):

@@ -246,8 +246,9 @@ COMMAND_ANSWERS = {
 }
 SUPERVISOR_ANSWERS = {
     200: Resp("Done; `result.pid` is the new process id.", ref("Command")),
-    404: Resp("Unknown instance.", ERROR),
-    502: Resp("supervisord refused (e.g. the program is not running).", ERROR),
+    404: Resp("Unknown instance, or supervisord has no such program (a disabled instance).", ERROR),
+    409: Resp("The program is already running (start) or not running (stop).", ERROR),
+    502: Resp("supervisord could not start the program.", ERROR),
     503: Resp("supervisord is unreachable or not configured.", ERROR),
 }
 COMMAND_ID = Param(
@@ -303,7 +304,10 @@ ROUTES = (
         body=COMMAND_BODY,
         responses={
             **COMMAND_ANSWERS,
-            409: Resp("The WebUI cannot restart or stop itself.", ERROR),
+            409: Resp(
+                "Already running / not running, or the WebUI asked to restart or stop itself.",
+                ERROR,
+            ),
             502: SUPERVISOR_ANSWERS[502],
             503: SUPERVISOR_ANSWERS[503],
         },

@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from .routes_status import known_instance
-from .schemas import INSTANCE_NAME, page_of
+from .schemas import HASH, INSTANCE_NAME, page_of
 from .serialize import ACTION_FIELDS, SEARCH_FIELDS, TORRENT_FIELDS, rows
 from .spec import Call, Param, Resp, Route
 from .state import blocking, shared
@@ -35,6 +35,13 @@ STATE = Param(
     "checking, metadata, missing_files, completed) or a qBittorrent state (stalledDL, uploading, ...).",
 )
 PAGING = (INSTANCE, LIMIT, OFFSET)
+ACTION_HASH = Param("hash", "query", HASH, "Only actions on this torrent (info hash).")
+ACTION_STATUS = Param(
+    "status",
+    "query",
+    {"type": "string", "enum": ["intent", "done", "failed", "skipped"]},
+    "Only actions in this status.",
+)
 
 
 def _page(key: str, found: Any, fields: tuple[str, ...], call: Call) -> web.Response:
@@ -84,7 +91,13 @@ async def actions(call: Call) -> web.Response:
     instance = known_instance(call, q["instance"])
     store = shared(call.app).store
     found = await blocking(
-        call.app, store.list_actions, instance=instance, limit=q["limit"], offset=q["offset"]
+        call.app,
+        store.list_actions,
+        instance=instance,
+        hash=q["hash"],
+        status=q["status"],
+        limit=q["limit"],
+        offset=q["offset"],
     )
     return _page("actions", found, ACTION_FIELDS, call)
 
@@ -146,5 +159,6 @@ ROUTES = (
         "Every action taken or intended, with its reason and outcome.",
         "actions",
         "Action",
+        (ACTION_HASH, ACTION_STATUS),
     ),
 )

@@ -146,7 +146,7 @@ COMMAND = obj(
 PROCESS = obj(
     {
         "name": STR,
-        "category": {"enum": ["manager", "bridge", "webui", "other"]},
+        "category": {"enum": ["manager", "bridge", "webui", "events", "other"]},
         "instance": null(STR),
         "status": STR,
         "pid": null(INT),

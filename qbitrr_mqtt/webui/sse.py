@@ -41,5 +41,8 @@ async def heartbeat(response: web.StreamResponse) -> None:
 
 
 def client_gone(request: web.Request) -> bool:
+    """The client left, or the app is shutting down: either way the stream should end."""
+    from .state import shared
+
     transport = request.transport
-    return transport is None or transport.is_closing()
+    return transport is None or transport.is_closing() or shared(request.app).stopping.is_set()

@@ -44,6 +44,8 @@ class Shared:
     tuning: Tuning
     executor: ThreadPoolExecutor
     config_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: Set when the app shuts down, so SSE streams end instead of holding the exit up.
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
     #: Outcomes of supervisord commands (they never enter the store inbox), newest last.
     outcomes: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
 

@@ -13,9 +13,19 @@ from typing import Any
 
 from aiohttp import web
 
+from ..supervisor.rpc import SupervisorError, SupervisorUnreachable
 from .errors import ApiError
 from .serialize import iso, value_of
 from .state import blocking, shared
+
+#: How a refused supervisord call is answered: (status, error code).
+_REFUSALS = {
+    "unknown_program": (404, "unknown_program"),
+    "not_running": (409, "not_running"),
+    "already_started": (409, "already_started"),
+    "shutting_down": (503, "supervisor_unavailable"),
+    "unreachable": (503, "supervisor_unavailable"),
+}
 
 
 class SupervisorUnavailable(Exception):
@@ -25,7 +35,7 @@ class SupervisorUnavailable(Exception):
 def category(name: str) -> str:
     if name.startswith("manager-"):
         return "manager"
-    return name if name in ("bridge", "webui") else "other"
+    return name if name in ("bridge", "webui", "events") else "other"
 
 
 def _get(info: Any, *names: str) -> Any:
@@ -45,13 +55,14 @@ async def supervisor_status(app: web.Application) -> list[Any]:
         raise SupervisorUnavailable("supervisord is not configured for this WebUI")
     try:
         return list(await blocking(app, rpc.status))
-    except Exception as exc:  # the rpc client's error type, or a socket error
-        raise SupervisorUnavailable(f"supervisord did not answer: {exc}") from exc
+    except SupervisorError as exc:
+        raise SupervisorUnavailable(str(exc)) from exc
 
 
 async def supervisor_call(app: web.Application, method: str, program: str) -> Any:
-    """restart / start / stop one program; ApiError 503 when supervisord is unreachable, 502
-    when it refuses (e.g. the program is not running, or has no such name)."""
+    """restart / start / stop one program. Errors become answers: 503 when supervisord is
+    unreachable, 404 for an unknown program, 409 for "already started" / "not running", 502
+    when it could not spawn the program."""
     rpc = shared(app).rpc
     if rpc is None:
         raise ApiError(
@@ -59,12 +70,11 @@ async def supervisor_call(app: web.Application, method: str, program: str) -> An
         )
     try:
         return await blocking(app, getattr(rpc, method), program)
-    except (ConnectionError, FileNotFoundError, OSError) as exc:
-        raise ApiError(503, "supervisor_unavailable", f"supervisord did not answer: {exc}") from exc
-    except Exception as exc:
-        raise ApiError(
-            502, "supervisor_error", f"supervisord refused to {method} {program}: {exc}"
-        ) from exc
+    except SupervisorUnreachable as exc:
+        raise ApiError(503, "supervisor_unavailable", str(exc)) from exc
+    except SupervisorError as exc:
+        status, code = _REFUSALS.get(exc.kind, (502, "supervisor_error"))
+        raise ApiError(status, code, str(exc)) from exc
 
 
 def _uptime(info: Any, state: str) -> float | None:

@@ -232,7 +232,7 @@ async def test_logs_known_programs_only(client, config_file):
     (logs / "bridge.log").write_text("".join(f"line {i}\n" for i in range(500)), encoding="utf-8")
     body = await (await client.get("/api/v1/logs", headers=AUTH)).json()
     names = [entry["process"] for entry in body["logs"]]
-    assert names == ["manager-radarr", "manager-sonarr", "bridge", "webui", "supervisord"]
+    assert names == ["manager-radarr", "manager-sonarr", "events", "bridge", "webui", "supervisord"]
     assert next(e for e in body["logs"] if e["process"] == "bridge")["exists"] is True
     tail = await (await client.get("/api/v1/logs/bridge?lines=3", headers=AUTH)).json()
     assert tail["lines"] == ["line 497", "line 498", "line 499"]
