@@ -1,0 +1,170 @@
+"""Change-only publishing of the retained state topics.
+
+A manager runs a cycle every minute; most cycles change nothing. Publishing every retained
+topic every cycle would wake every MQTT client (and Home Assistant's recorder) for nothing,
+so :class:`StatePublisher` remembers the canonical JSON it last sent per topic and sends only
+what differs. An idle cycle sends no message at all.
+
+Keys that change every cycle by nature (``last_cycle_at``, a process's ``uptime``) are
+"volatile": a change limited to them is sent at most every ``volatile_interval`` seconds
+(default 300), so Home Assistant's "last cycle" sensor still moves while the queue is quiet.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
+
+from .payloads import (
+    EVENT_TYPES,
+    PROCESS_VOLATILE,
+    STATE_VOLATILE,
+    EventPayload,
+    ProcessPayload,
+    StatePayload,
+    canonical_json,
+)
+from .topics import Topics
+
+log = logging.getLogger(__name__)
+
+JsonObject = Mapping[str, Any]
+
+
+class Publisher(Protocol):
+    """What the state publisher needs from a connection (``MqttConnection`` fits)."""
+
+    def publish(self, topic: str, payload: Any = None, *, retain: bool = False) -> bool: ...
+
+
+def _as_dict(data: Any) -> dict[str, Any]:
+    to_dict = getattr(data, "to_dict", None)
+    return dict(to_dict() if callable(to_dict) else data)
+
+
+class StatePublisher:
+    """Retained topics of one process, sent only when they change; events always."""
+
+    def __init__(
+        self,
+        conn: Publisher,
+        topics: Topics,
+        *,
+        volatile_interval: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.conn = conn
+        self.topics = topics
+        self.volatile_interval = volatile_interval
+        self.clock = clock
+        #: Messages handed to the connection by this publisher (an idle cycle adds 0).
+        self.sent = 0
+        self._last: dict[str, str] = {}  # topic -> canonical JSON last sent ("" = cleared)
+        self._stable: dict[str, str] = {}  # topic -> canonical JSON without volatile keys
+        self._sent_at: dict[str, float] = {}
+        self._latest: dict[str, str] = {}  # newest value, also when only volatile keys changed
+        self._lock = threading.Lock()
+
+    # --- generic --------------------------------------------------------------------------
+    def publish_retained(self, topic: str, data: Any, volatile: Iterable[str] = ()) -> bool:
+        """Publish ``data`` retained on ``topic`` when it differs from what was last sent."""
+        body = _as_dict(data)
+        text = canonical_json(body)
+        volatile = tuple(volatile)
+        stable = canonical_json({k: v for k, v in body.items() if k not in volatile})
+        now = self.clock()
+        with self._lock:
+            self._latest[topic] = text
+            if self._last.get(topic) == text:
+                return False
+            if (
+                volatile
+                and self._stable.get(topic) == stable
+                and now - self._sent_at.get(topic, float("-inf")) < self.volatile_interval
+            ):
+                return False
+            self._last[topic], self._stable[topic], self._sent_at[topic] = text, stable, now
+            self.sent += 1
+        self.conn.publish(topic, text, retain=True)
+        return True
+
+    def clear(self, topic: str) -> bool:
+        """Empty retained payload (the broker forgets the topic), once."""
+        with self._lock:
+            if self._last.get(topic) == "":
+                return False
+            self._last[topic] = self._latest[topic] = ""
+            self._stable.pop(topic, None)
+            self.sent += 1
+        self.conn.publish(topic, "", retain=True)
+        return True
+
+    def republish(self) -> int:
+        """Send every retained value again (Home Assistant restarted); returns how many."""
+        with self._lock:
+            items = [(t, p) for t, p in self._latest.items() if p != ""]
+            self._last.update(items)
+            self.sent += len(items)
+        for topic, text in items:
+            self.conn.publish(topic, text, retain=True)
+        return len(items)
+
+    def adopt(self, retained: Mapping[str, bytes | str]) -> None:
+        """Take what the broker already retains as "last sent" (after a restart of the process).
+
+        The next cycle then re-sends nothing unchanged and :meth:`sync_torrents` clears the
+        torrents that disappeared while the process was down.
+        """
+        with self._lock:
+            for topic, payload in retained.items():
+                text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
+                if text and topic not in self._last:
+                    self._last[topic] = self._latest[topic] = text
+
+    # --- SPEC §4 topics -------------------------------------------------------------------
+    def publish_state(self, instance: str, state: StatePayload | JsonObject) -> bool:
+        return self.publish_retained(self.topics.state(instance), state, STATE_VOLATILE)
+
+    def publish_process(self, instance: str, process: ProcessPayload | JsonObject) -> bool:
+        return self.publish_retained(self.topics.process(instance), process, PROCESS_VOLATILE)
+
+    def publish_torrent(self, instance: str, torrent_hash: str, data: JsonObject) -> bool:
+        return self.publish_retained(self.topics.torrent(instance, torrent_hash), data)
+
+    def clear_torrent(self, instance: str, torrent_hash: str) -> bool:
+        return self.clear(self.topics.torrent(instance, torrent_hash))
+
+    def sync_torrents(self, instance: str, torrents: Mapping[str, JsonObject]) -> int:
+        """Publish changed torrents and clear the ones no longer tracked; returns messages sent."""
+        before = self.sent
+        current = {h.lower(): data for h, data in torrents.items()}
+        for torrent_hash, data in current.items():
+            self.publish_torrent(instance, torrent_hash, data)
+        prefix = self.topics.torrent(instance, "")
+        with self._lock:
+            gone = [
+                t
+                for t, p in self._last.items()
+                if t.startswith(prefix) and p != "" and t[len(prefix) :] not in current
+            ]
+        for topic in gone:
+            self.clear(topic)
+        return self.sent - before
+
+    def publish_event(self, instance: str, event: EventPayload | JsonObject) -> None:
+        """One action, never retained, always sent."""
+        body = _as_dict(event)
+        if body.get("event_type") not in EVENT_TYPES:
+            log.warning(
+                "event_type %r is not in EVENT_TYPES; Home Assistant's event entity ignores it",
+                body.get("event_type"),
+            )
+        with self._lock:
+            self.sent += 1
+        self.conn.publish(self.topics.event(instance), canonical_json(body), retain=False)
+
+    def publish_bridge_info(self, info: JsonObject) -> bool:
+        return self.publish_retained(self.topics.bridge_info, info)
