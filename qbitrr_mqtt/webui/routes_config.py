@@ -140,8 +140,10 @@ def _prepare(body: Any, stored: dict[str, Any]) -> tuple[str, dict[str, Any], st
                     }
                 ]
             ) from None
-        if doc is None:
-            doc = {}
+    if doc is None or doc == {}:
+        # Valid on its own (every key has a default), but replacing a config with nothing
+        # through the API is a mistake far more often than an intent.
+        raise _invalid([_problem("", "the document is empty", "the whole config file", None)])
     if not isinstance(doc, dict):
         raise _invalid(
             [

@@ -119,7 +119,7 @@ def parse_params(route: Route, request: web.Request) -> tuple[dict[str, Any], di
         if param.where == "query" and len(request.query.getall(param.name, [])) > 1:
             raise ApiError(400, "bad_parameter", f"{param.name} given more than once")
         target = query if param.where == "query" else path
-        if raw is None or (raw == "" and param.where == "query"):
+        if raw is None:
             if param.required:
                 raise ApiError(400, "bad_parameter", f"{param.name} is required")
             target[param.name] = param.schema.get("default")
