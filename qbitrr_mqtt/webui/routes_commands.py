@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ..mqtt.requests import RequestError, validate_request
 from .errors import ApiError
 from .routes_status import INSTANCE_PATH, known_instance
 from .schemas import HASH, INSTANCE_NAME, ref
@@ -25,7 +26,11 @@ from .supervision import supervisor_call
 
 SUPERVISOR_COMMANDS = ("restart", "start", "stop")
 FINISHED = ("done", "error")
-TRANSACTION = {"type": "string", "maxLength": 128, "description": "Echoed back, as over MQTT."}
+TRANSACTION = {
+    "type": ["string", "integer", "number", "boolean", "null"],
+    "maxLength": 256,
+    "description": "Echoed back (as text), as over MQTT.",
+}
 
 
 def _command(
@@ -108,8 +113,8 @@ COMMAND_BODY = {
         ),
         _command(
             "protect",
-            {"hash": HASH, "value": {"type": "boolean"}},
-            ("hash", "value"),
+            {"hash": HASH, "value": {"type": "boolean", "default": True}},
+            ("hash",),
             "Protect one torrent from removal (or stop protecting it).",
         ),
     ]
@@ -196,16 +201,27 @@ async def _enqueue(
 
 
 async def dispatch(call: Call, body: dict[str, Any]) -> web.Response:
+    """Carry out one command request (already checked against the document's schema).
+
+    Requests go through the MQTT bridge's own validation too, so HTTP and MQTT accept exactly
+    the same requests and normalise them alike (lower-case hashes, defaults, unique ids).
+    Only the program names differ: over HTTP the WebUI cannot restart itself but may restart
+    the bridge, over MQTT the reverse.
+    """
     command, instance = body["command"], body["instance"]
     transaction = body.get("transaction")
-    if command in SUPERVISOR_COMMANDS:
+    transaction = None if transaction is None else str(transaction)
+    if command in SUPERVISOR_COMMANDS and instance in ("bridge", "webui"):
         return await _run_supervisor(call, command, instance, transaction)
-    payload = {k: v for k, v in body.items() if k not in ("command", "instance", "transaction")}
-    if command == "remove":
-        payload.setdefault("blocklist", False)
-    if "hash" in payload:
-        payload["hash"] = payload["hash"].lower()
-    return await _enqueue(call, command, instance, payload, transaction)
+    known_instance(call, instance)
+    fields = {k: v for k, v in body.items() if k != "command"}
+    try:
+        request = validate_request(command, fields, shared(call.app).config)
+    except RequestError as exc:
+        raise ApiError(422, "invalid_command", str(exc)) from None
+    if request.supervised:
+        return await _run_supervisor(call, command, instance, transaction)
+    return await _enqueue(call, command, instance, request.params, transaction)
 
 
 async def post_command(call: Call) -> web.Response:

@@ -378,3 +378,32 @@ async def test_health_degraded_when_the_store_is_unusable(aiohttp_client, tmp_pa
     resp = await client.get("/api/v1/torrents", headers=AUTH)
     assert resp.status == 503 and (await resp.json())["error"]["code"] == "store_unavailable"
     broken.close()
+
+
+async def test_http_and_mqtt_validate_commands_alike(aiohttp_client, tmp_path, store):
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        CONFIG + "  lidarr: {type: lidarr, url: 'http://x:8686', api_key: k, enabled: false}\n",
+        encoding="utf-8",
+    )
+    app = create_app(
+        load_config(path, env={}), store, None, token=TOKEN, tuning=Tuning(command_wait=0.05)
+    )
+    client = await aiohttp_client(app)
+    resp = await client.post(
+        "/api/v1/commands", json={"command": "run_now", "instance": "lidarr"}, headers=AUTH
+    )
+    assert resp.status == 422
+    assert "disabled" in (await resp.json())["error"]["message"]
+    resp = await client.post(
+        "/api/v1/commands",
+        json={"command": "protect", "instance": "radarr", "hash": H1, "transaction": 17},
+        headers=AUTH,
+    )
+    assert resp.status == 202
+    body = await resp.json()
+    assert body["payload"] == {"hash": H1, "value": True} and body["transaction"] == "17"
+    resp = await client.post(
+        "/api/v1/instances/radarr/search", json={"media_ids": [3, 3, 4]}, headers=AUTH
+    )
+    assert (await resp.json())["payload"] == {"media_ids": [3, 4]}
