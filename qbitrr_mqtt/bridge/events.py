@@ -11,6 +11,10 @@ The protocol (supervisord docs, "Events"): write ``READY\\n``; read one header l
 answer ``RESULT 2\\nOK``; write ``READY\\n`` again. supervisord sends nothing while we are not
 READY and buffers events meanwhile, so the loop below never blocks on anything but stdin,
 with a timeout that wakes it for due restarts (``restart_delay``) and the periodic resync.
+
+The restart window's history lives in this process: if the listener itself is restarted
+(supervisord does that, ``autorestart=true``) the counts start again from zero and a restart
+that was pending is not issued; the first resync still records every program's state.
 """
 
 from __future__ import annotations
@@ -199,7 +203,7 @@ class Supervision:
                 log.info("%s restarted by the restart window", name)
             except SupervisorError as exc:
                 self.window.cancel_issue(name)
-                if exc.kind != "already_started":
+                if exc.kind not in ("already_started", "shutting_down"):
                     log.error("could not restart %s: %s", name, exc)
         if now >= self._next_resync:
             self._next_resync = now + self.resync_interval

@@ -12,9 +12,10 @@
 The copy has the data directory written in, so ``supervisorctl -c
 <data_dir>/supervisor/supervisord.conf status`` works from any shell without environment.
 :func:`run_stack` then runs the ``supervisord`` installed next to this Python (never the
-system one, which may import another supervisor version) in the foreground and forwards
-SIGTERM / SIGINT / SIGHUP / SIGQUIT to it, so a container stop or Ctrl-C stops every program
-within its ``stopwaitsecs``.
+system one, which may import another supervisor version) in the foreground, in its own
+process group, and forwards SIGTERM / SIGINT to it, so a container stop or Ctrl-C stops every
+program within its ``stopwaitsecs``. SIGHUP (terminal closed) and SIGQUIT also stop the stack:
+supervisord would take SIGHUP as "reload", which is `supervisorctl reload`'s job.
 """
 
 from __future__ import annotations
@@ -159,7 +160,7 @@ def run_stack(
 
     def forward(signum: int, _frame: FrameType | None) -> None:
         if child.poll() is None:
-            child.send_signal(signal.SIGTERM if signum == signal.SIGQUIT else signum)
+            child.send_signal(signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM)
 
     previous = {sig: signal.signal(sig, forward) for sig in FORWARDED}
     try:
