@@ -43,7 +43,7 @@ class InboxMixin(StoreBase):
             id=uuid.uuid4().hex,
             command=command,
             instance=instance,
-            payload=dump_json(payload or {}),
+            payload=dump_json(payload or {}) or "{}",
             source=source,
             transaction=transaction,
             status="pending",

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import MetaData, inspect, select, text, update
+from sqlalchemy import MetaData, Table, inspect, select, text, update
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel
 
@@ -70,12 +70,17 @@ def _check_steps(steps: Sequence[Step], target: int) -> None:
         raise ValueError(f"last migration step is {versions[-1]}, schema version is {target}")
 
 
+def _meta_table() -> Table:
+    return SQLModel.metadata.tables[str(models.Meta.__tablename__)]
+
+
 def read_version(conn: Connection) -> int | None:
     """The database's schema version, or None when it has no ``meta`` table."""
     if not inspect(conn).has_table("meta"):
         return None
+    table = _meta_table()
     value = conn.execute(
-        select(models.Meta.value).where(models.Meta.key == VERSION_KEY)
+        select(table.c.value).where(table.c.key == VERSION_KEY)
     ).scalar_one_or_none()
     if value is None or not value.isdigit():
         raise SchemaError(f"the meta table has no usable {VERSION_KEY} (found {value!r})")
@@ -83,7 +88,7 @@ def read_version(conn: Connection) -> int | None:
 
 
 def _write_version(conn: Connection, version: int, fresh: bool) -> None:
-    table = models.Meta.__table__
+    table = _meta_table()
     if fresh:
         conn.execute(table.insert().values(key=VERSION_KEY, value=str(version)))
     else:

@@ -40,6 +40,8 @@ class TorrentsMixin(StoreBase):
             if "hash" not in data:
                 raise ValueError("upsert_torrents: every row needs a hash")
             key = str(data.pop("hash")).lower()
+            if STRIKE_FIELDS & data.keys():
+                raise ValueError("upsert_torrents: strikes are set by add_strike / reset_strikes")
             data = clean(data, UPSERT_FIELDS, "upsert_torrents")
             data.setdefault("last_seen", at)
             data.setdefault("gone_at", None)
@@ -87,7 +89,7 @@ class TorrentsMixin(StoreBase):
         if instance is not None:
             query = query.where(Torrent.instance == instance)
         if state is not None:
-            query = query.where(or_(Torrent.health == state, Torrent.state == state))
+            query = query.where(or_(col(Torrent.health) == state, col(Torrent.state) == state))
         if not include_gone:
             query = query.where(col(Torrent.gone_at).is_(None))
         order = (col(Torrent.first_seen).desc(), Torrent.instance, Torrent.hash)
