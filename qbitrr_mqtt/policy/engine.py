@@ -1,0 +1,187 @@
+"""The policy engine: one torrent's decisions, and one cycle's.
+
+How to wire it (manager)
+------------------------
+Each cycle, build a ``Context`` (the instance's ``Policy``, ``now`` as epoch seconds, the
+Arr type, ``ClientView``/``ArrView`` with reachability and qBittorrent's
+``connection_status`` / free space / global rate, ``dry_run``) and one ``TorrentSnapshot``
+per torrent of the instance's category (qBittorrent fields, its Arr queue records, its
+``History`` from the store, its files when known, ``media_verdict`` from the media
+validator). Before deciding, ``media.probe_request(snap, ctx)`` says which files to hand to
+``MediaValidator.submit``; ``MediaValidator.result(hash)`` is the next cycles' verdict. Call
+``decide_cycle(snapshots, ctx)`` and execute ``result.decisions`` in order:
+
+- ``decision.executes`` False (STRIKE, RESET_STRIKES, HOLD): store only. STRIKE sets
+  ``strikes`` to ``decision.strikes`` and records ``downloaded``/time; HOLD is a note for
+  the torrent (why nothing happened), not an audit action.
+- ``decision.dry_run`` True: journal it as ``decision.audit_name`` (``would_remove``,
+  ``would_blocklist``, ...) and do nothing else. Bookkeeping is never dry-run, so strikes
+  count in dry-run exactly as they would for real.
+- REMOVE: ``DELETE /queue/{id}`` for ``queue_ids`` with ``removeFromClient =
+  delete_from_client``, ``blocklist``, ``skipRedownload = not re_search``; without a queue
+  record, the fallback (delete in qBittorrent, search ``media_ids``) is the manager's. After
+  a REMOVE with ``delete_from_client=False`` set ``History.kept_for_hnr``.
+- IMPORT: send the Downloaded*Scan for ``path``/``hash`` once, then set
+  ``History.import_sent_at``. RECHECK: set ``last_recheck_at``, ``rechecks += 1``.
+- SET_FILE_PRIORITY, PAUSE/RESUME, ADD_TAG/REMOVE_TAG: the qBittorrent calls.
+- Searches come from ``plan_searches`` (run it every ``search_interval``).
+
+Decision order for one torrent (``decide_torrent``)
+---------------------------------------------------
+1. qBittorrent unreachable: nothing at all.
+2. Strike bookkeeping (``stall.py``): expiry reset, progress reset, then a strike for
+   stalled / metadata-stuck / slow, and a removal candidate when strikes and delay are met.
+3. Broken data (``broken.py``): missingFiles / error get a recheck first; missing files
+   after a settled recheck are a removal candidate (no blocklist).
+4. Removal candidates, first one wins: dangerous file, failed import, unplayable media,
+   archive-only / no wanted file, missing files, stalled / metadata / slow; if none,
+   seeding limits (after import and hit-and-run). The winner goes through the guards.
+5. File priorities: unwanted files to priority 0 (not for protected torrents, nor when
+   the torrent is about to be deleted from the client).
+6. Import command, only when no removal candidate was found at all, and with
+   ``validate_media`` only after a passing ``media_verdict`` (``media.py``; until then a
+   HOLD note says the import waits for validation).
+
+Safety guards (``guards.py``), by removal family
+------------------------------------------------
+==============================================  ======  ======  =======  =======
+guard                                           health  broken  verdict  seeding
+==============================================  ======  ======  =======  =======
+qBittorrent/Arr unreachable, disconnected,
+firewalled (fail closed, no strikes either)     yes     yes     yes      yes
+``protect_tag`` (no strikes, no priorities)     yes     yes     yes      yes
+state not removable (queued, paused while
+incomplete, checking, moving, forced, unknown)  yes     yes     yes      yes
+younger than ``ignore_younger_than``            yes     yes     no       no
+progress >= ``maximum_deletable_percentage``    yes     no      no       no
+hit-and-run bound (complete private torrent
+below its ratio/days)                           keep    keep    keep     hold
+==============================================  ======  ======  =======  =======
+
+health = stalled, metadata, slow; broken = missing files; verdict = dangerous file, failed
+import, unplayable, archive, no wanted file (the content is wrong however far it got, so
+age and progress do not protect it); seeding = seeding limits. "keep": the release still
+leaves the Arr queue (blocklisted) but ``delete_from_client`` is False, which needs a
+queue record (otherwise HOLD). A guarded removal becomes a HOLD whose reason names the
+guard. Strikes follow the health guards: no strike where no removal could follow.
+Client-only, non-destructive actions (recheck, file priorities, free-space pause/resume)
+still run while the Arr is down or qBittorrent is firewalled/disconnected; imports and
+searches need the Arr. A fail-closed cycle says why in ``CycleResult.blocked`` instead of
+a HOLD per torrent.
+
+The cycle (``decide_cycle``) then caps removals at ``max_removals_per_cycle`` (order in
+``limits.py``) and plans free space over the torrents that are not being deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from .broken import broken_rules
+from .files import content_candidate, dangerous_candidate, priority_decision
+from .guards import fail_closed_reason, is_protected, removal_block
+from .imports import failed_import_candidate, import_decision
+from .limits import cap_removals
+from .media import gate_import, unplayable_candidate
+from .seeding import hnr_bound, hnr_detail, seed_rules, seeding_candidate
+from .space import plan_free_space
+from .stall import strike_rules
+from .types import (
+    RULE_KIND,
+    Action,
+    Context,
+    CycleResult,
+    Decision,
+    RemovalKind,
+    TorrentSnapshot,
+)
+
+
+def guard_removal(candidate: Decision, snap: TorrentSnapshot, ctx: Context) -> Decision:
+    """The candidate as it may run: unchanged, kept in the client (hit-and-run), or a HOLD."""
+    kind = RULE_KIND[candidate.rule]
+    blocked = removal_block(snap, ctx, kind)
+    if blocked is None:
+        rules = seed_rules(snap.torrent, ctx.policy)
+        if hnr_bound(snap.torrent, rules):
+            detail = hnr_detail(snap.torrent, rules)
+            if kind is RemovalKind.SEEDING or not snap.queue:
+                where = "" if kind is RemovalKind.SEEDING else ", and it is not in the Arr queue"
+                blocked = f"{detail}{where}"
+            else:
+                return replace(
+                    candidate,
+                    delete_from_client=False,
+                    reason=f"{candidate.reason}; kept seeding in qBittorrent: {detail}",
+                )
+    if blocked is None:
+        return candidate
+    return Decision(
+        Action.HOLD,
+        candidate.rule,
+        f"{candidate.reason}; kept: {blocked}",
+        hash=candidate.hash,
+        name=candidate.name,
+        strikes=candidate.strikes,
+    )
+
+
+def decide_torrent(snap: TorrentSnapshot, ctx: Context) -> list[Decision]:
+    """Every decision for one torrent this check, in execution order."""
+    if not ctx.client.reachable:
+        return []
+    out, health = strike_rules(snap, ctx)
+    rechecks, broken = broken_rules(snap, ctx)
+    out.extend(rechecks)
+    candidate = (
+        dangerous_candidate(snap, ctx)
+        or failed_import_candidate(snap, ctx)
+        or unplayable_candidate(snap, ctx)
+        or content_candidate(snap, ctx)
+        or broken
+        or health
+    )
+    found = candidate is not None
+    candidate = candidate or seeding_candidate(snap, ctx)
+    final = guard_removal(candidate, snap, ctx) if candidate else None
+    deleting = final is not None and final.is_removal and final.delete_from_client
+    if not deleting and not is_protected(snap, ctx):
+        priorities = priority_decision(snap, ctx)
+        if priorities:
+            out.append(priorities)
+    if final:
+        out.append(final)
+    if not found:
+        imp = gate_import(import_decision(snap, ctx), snap, ctx)
+        if imp:
+            out.append(imp)
+    return _mark_dry_run(out, ctx)
+
+
+def decide_cycle(
+    snapshots: Sequence[TorrentSnapshot], ctx: Context, *, free_space: int | None = None
+) -> CycleResult:
+    """All decisions of one cycle: per torrent, the removal cap, then free space.
+
+    ``free_space`` overrides ``ctx.client.free_space`` (the manager measures
+    ``free_space_folder`` itself when one is configured).
+    """
+    blocked = fail_closed_reason(ctx)
+    if not ctx.client.reachable:
+        return CycleResult((), blocked)
+    decisions: list[Decision] = []
+    for snap in snapshots:
+        decisions.extend(decide_torrent(snap, ctx))
+    decisions = cap_removals(decisions, snapshots, ctx.policy.max_removals_per_cycle)
+    gone = {d.hash for d in decisions if d.is_removal and d.delete_from_client}
+    rest = [s for s in snapshots if s.torrent.hash not in gone]
+    free = ctx.client.free_space if free_space is None else free_space
+    decisions.extend(_mark_dry_run(plan_free_space(rest, ctx, free), ctx))
+    return CycleResult(tuple(decisions), blocked)
+
+
+def _mark_dry_run(decisions: list[Decision], ctx: Context) -> list[Decision]:
+    if not ctx.dry_run:
+        return decisions
+    return [replace(d, dry_run=True) if d.executes else d for d in decisions]
