@@ -1,0 +1,171 @@
+"""The manager's side of the command inbox (commands from MQTT, HTTP and the CLI).
+
+The bridge, the WebUI and the CLI write commands into the store; the manager claims them
+one at a time (atomically, so two processes never run the same one), carries them out and
+writes the outcome back, where the sender is waiting for it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from ..policy import Action, Decision, Rule
+
+if TYPE_CHECKING:
+    from .loop import Manager
+
+log = logging.getLogger("qbitrr.manager")
+
+
+class CommandError(Exception):
+    """A command that cannot be carried out; the message goes back to the sender."""
+
+
+class CommandHandler:
+    def __init__(self, manager: Manager) -> None:
+        self.m = manager
+
+    def drain(self, limit: int = 20) -> int:
+        """Run pending commands (at most ``limit`` per call); returns how many ran."""
+        done = 0
+        while done < limit and not self.m.stopping:
+            cmd = self.m.store.claim_next_command(self.m.name)
+            if cmd is None:
+                break
+            done += 1
+            self.run(cmd)
+        return done
+
+    def run(self, cmd: Any) -> None:
+        handler = getattr(self, f"do_{cmd.command}", None)
+        try:
+            if handler is None:
+                raise CommandError(f"the manager does not handle {cmd.command!r}")
+            result = handler(cmd.payload_data)
+        except CommandError as exc:
+            self.m.store.finish_command(cmd.id, error=str(exc))
+            log.info("command %s refused: %s", cmd.command, exc)
+            return
+        except Exception as exc:  # never let one command kill the loop
+            log.exception("command %s failed", cmd.command)
+            self.m.store.finish_command(cmd.id, error=f"{type(exc).__name__}: {exc}")
+            return
+        self.m.store.finish_command(cmd.id, result=result)
+        log.info("command %s from %s done", cmd.command, cmd.source)
+
+    # --- the commands ----------------------------------------------------------------------
+
+    def do_run_now(self, payload: dict[str, Any]) -> dict[str, Any]:
+        self.m.run_now = True
+        return {"scheduled": True}
+
+    def do_dry_run(self, payload: dict[str, Any]) -> dict[str, Any]:
+        value = payload.get("value")
+        if not isinstance(value, bool):
+            raise CommandError("'value' must be true or false")
+        self.m.dry_run = value
+        self.m.store.upsert_instance_state(self.m.name, dry_run=value)
+        self.m._publish_state()
+        log.info("dry run %s", "on" if value else "off")
+        return {"dry_run": value}
+
+    def do_search(self, payload: dict[str, Any]) -> dict[str, Any]:
+        m = self.m
+        if payload.get("missing"):
+            command = m.arr.search_missing()
+            m.store.record_search(
+                instance=m.name, media_id=None, kind="missing", arr_command_id=command.get("id")
+            )
+            return {"arr_command_id": command.get("id"), "missing": True}
+        ids = payload.get("media_ids")
+        if (
+            not isinstance(ids, list)
+            or not ids
+            or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids)
+        ):
+            raise CommandError("give 'media_ids' (a list of integers) or 'missing': true")
+        decision = Decision(
+            Action.SEARCH,
+            Rule.SEARCH_MISSING,
+            f"search asked for media {ids}",
+            media_ids=tuple(ids),
+            dry_run=m.dry_run,
+        )
+        outcome = m.executor.run(decision)
+        if outcome.status != "done":
+            raise CommandError(outcome.error or "search failed")
+        return {"media_ids": ids, "action_id": outcome.action_id, "dry_run": m.dry_run}
+
+    def _known(self, payload: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        h = str(payload.get("hash", "")).lower()
+        torrents = (
+            self.m.qbit.torrents_in(self.m.instance.category)
+            if not self.m._torrents
+            else self.m._torrents
+        )
+        if h not in torrents:
+            raise CommandError(f"no torrent {h} in category {self.m.instance.category!r}")
+        return h, torrents[h]
+
+    def do_recheck(self, payload: dict[str, Any]) -> dict[str, Any]:
+        h, t = self._known(payload)
+        d = Decision(
+            Action.RECHECK,
+            Rule.ERROR,
+            "recheck asked by the user",
+            hash=h,
+            name=t.get("name"),
+            dry_run=self.m.dry_run,
+        )
+        return self._outcome(d)
+
+    def do_remove(self, payload: dict[str, Any]) -> dict[str, Any]:
+        h, t = self._known(payload)
+        blocklist = bool(payload.get("blocklist", False))
+        queue = self.m._queue.get(h, ())
+        d = Decision(
+            Action.REMOVE,
+            Rule.STALLED,
+            "removal asked by the user" + (" (blocklist)" if blocklist else ""),
+            hash=h,
+            name=t.get("name"),
+            blocklist=blocklist,
+            re_search=blocklist and self.m.instance.policy.re_search,
+            delete_from_client=True,
+            queue_ids=tuple(q.id for q in queue),
+            media_ids=tuple(mid for q in queue for mid in q.media_ids),
+            dry_run=self.m.dry_run,
+        )
+        return self._outcome(d)
+
+    def do_protect(self, payload: dict[str, Any]) -> dict[str, Any]:
+        h, t = self._known(payload)
+        value = payload.get("value", True)
+        tag = self.m.instance.policy.protect_tag
+        action = Action.ADD_TAG if value else Action.REMOVE_TAG
+        d = Decision(
+            action,
+            Rule.STALLED,
+            ("protected" if value else "unprotected") + " by the user",
+            hash=h,
+            name=t.get("name"),
+            tag=tag,
+        )
+        result = self._outcome(d)
+        return {**result, "protected": bool(value)}
+
+    def do_log_level(self, payload: dict[str, Any]) -> dict[str, Any]:
+        from ..logs import set_level
+
+        try:
+            set_level(str(payload.get("value", "")))
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        return {"log_level": str(payload.get("value")).upper()}
+
+    def _outcome(self, d: Decision) -> dict[str, Any]:
+        outcome = self.m.executor.run(d)
+        if outcome.status != "done":
+            raise CommandError(outcome.error or f"{d.audit_name} failed")
+        return {"action_id": outcome.action_id, "action": d.audit_name, "dry_run": d.dry_run}

@@ -1,0 +1,530 @@
+"""The per-instance manager loop: observe → decide → act → record → publish.
+
+One ``Manager`` per Arr instance. Each cycle it reads qBittorrent incrementally
+(``sync/maindata`` with ``rid``) and every page of the Arr queue, builds one snapshot per
+torrent of its category, asks the pure policy for decisions, and carries them out through
+the journal (``execute.py``). Between cycles it polls the store inbox twice a second, so a
+command (run now, search, dry run, recheck, remove, protect) starts within a second.
+
+Failure handling: qBittorrent unreachable → the cycle does nothing (fail closed) and the
+next attempt backs off 5 s doubling to 300 s; the Arr unreachable → client-only actions
+continue, nothing is removed. One torrent whose data is odd is skipped and logged; it never
+blocks the others. SIGTERM finishes the current action, commits and exits 0; SIGHUP reloads
+the config.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from ..clients.arr import ArrClient, ArrError, ArrUnavailable
+from ..config.models import ArrInstance, Config
+from ..policy import (
+    Action,
+    ArrView,
+    ClientView,
+    Context,
+    Decision,
+    TorrentSnapshot,
+    WantedItem,
+    decide_cycle,
+    plan_searches,
+)
+from . import views
+from .backoff import Backoff
+from .commands import CommandHandler
+from .execute import Executor
+
+log = logging.getLogger("qbitrr.manager")
+
+#: Seconds between two looks at the inbox while waiting for the next cycle.
+INBOX_POLL = 0.5
+#: Speed samples kept per torrent for the slow rule (oldest dropped).
+MAX_SAMPLES = 64
+
+
+class Manager:
+    """Runs one Arr instance's torrent health loop."""
+
+    def __init__(
+        self,
+        config: Config,
+        name: str,
+        store: Any,
+        qbit: Any,
+        arr: ArrClient,
+        publisher: Any | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.config = config
+        self.name = name
+        self.store = store
+        self.qbit = qbit
+        self.arr = arr
+        self.publisher = publisher
+        self.clock = clock
+        self.sleep = sleep
+        self.stopping = False
+        self.reload_requested = False
+        self.run_now = False
+        self.qbit_backoff = Backoff("qBittorrent")
+        self.arr_backoff = Backoff(f"Arr {name}")
+        state = store.get_instance_state(name)
+        self.dry_run = (
+            bool(state.dry_run) if state is not None and state.dry_run else config.settings.dry_run
+        )
+        self.executor = Executor(name, store, qbit, arr, on_event=self._on_action, clock=clock)
+        self.commands = CommandHandler(self)
+        self.cycles = 0
+        self.reconciled = False
+        self.last_cycle_at: float | None = None
+        self.last_duration: float | None = None
+        self.last_search_pass: float | None = None
+        self.next_cycle_at = 0.0
+        self._samples: dict[str, list[tuple[float, int]]] = {}
+        self._files: dict[str, tuple[Any, ...]] = {}
+        self._private: dict[str, bool] = {}
+        self._notes: dict[str, str] = {}
+        self._written: dict[str, dict[str, Any]] = {}
+        self._queue: dict[str, tuple[Any, ...]] = {}
+        self._torrents: dict[str, dict[str, Any]] = {}
+        self.qbit_ok = False
+        self.arr_ok = False
+
+    @property
+    def instance(self) -> ArrInstance:
+        return self.config.arr[self.name]
+
+    # --- the loop ------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Cycle until asked to stop; returns the exit code (0 on a clean stop)."""
+        log.info(
+            "manager %s started (%s at %s, category %r, every %d s%s)",
+            self.name,
+            self.instance.type,
+            self.instance.url,
+            self.instance.category,
+            self.config.settings.check_interval,
+            ", dry run" if self.dry_run else "",
+        )
+        while not self.stopping:
+            now = self.clock()
+            if self.run_now or now >= self.next_cycle_at:
+                self.run_now = False
+                delay = self.cycle()
+                self.next_cycle_at = self.clock() + delay
+            self._wait_until(self.next_cycle_at)
+        log.info("manager %s stopped", self.name)
+        return 0
+
+    def _wait_until(self, deadline: float) -> None:
+        """Sleep until ``deadline``, handling inbox commands and signals meanwhile."""
+        while not self.stopping and not self.run_now:
+            if self.reload_requested:
+                self.reload()
+            self.commands.drain()
+            remaining = deadline - self.clock()
+            if remaining <= 0 or self.run_now:
+                return
+            self.sleep(min(INBOX_POLL, remaining))
+
+    def reload(self) -> None:
+        """SIGHUP: read the config file again (a bad file keeps the old config)."""
+        from ..config import ConfigError, load_config
+
+        self.reload_requested = False
+        try:
+            config = load_config(self.config.source)
+        except ConfigError as exc:
+            log.error("config reload refused, keeping the running config:\n%s", exc)
+            return
+        if self.name not in config.arr:
+            log.error(
+                "config reload: instance %s is no longer configured; keeping the running config",
+                self.name,
+            )
+            return
+        self.config = config
+        log.info("config reloaded from %s", config.source)
+
+    # --- one cycle ---------------------------------------------------------------------
+
+    def cycle(self) -> float:
+        """One observe → decide → act → record → publish pass; returns seconds to the next."""
+        started = self.clock()
+        interval = float(self.config.settings.check_interval)
+        try:
+            maindata = self.qbit.sync()
+        except Exception as exc:  # QbitUnavailable, or anything the client could not handle
+            self.qbit_ok = False
+            delay = self.qbit_backoff.failed(exc)
+            self._publish_state(error=f"qBittorrent unreachable: {exc}")
+            return max(delay, 1.0)
+        self.qbit_ok = True
+        self.qbit_backoff.succeeded()
+        torrents = {
+            h: t
+            for h, t in maindata.torrents.items()
+            if t.get("category") == self.instance.category
+        }
+        self._torrents = torrents
+        queue_records = self._read_queue()
+        self._queue = views.queue_by_hash(queue_records) if queue_records is not None else {}
+        if not self.reconciled and self.arr_ok:
+            self._reconcile(torrents)
+        rows = self.store.get_torrents(self.name)
+        now = self.clock()
+        snapshots = []
+        for h, t in torrents.items():
+            try:
+                snapshots.append(self._snapshot(h, t, rows.get(h), now))
+            except Exception:  # one odd torrent never blocks the others
+                log.exception("skipping torrent %s this cycle", t.get("name", h))
+        self._record_torrents(snapshots, rows, now)
+        ctx = self._context(maindata.server_state, now)
+        result = decide_cycle(snapshots, ctx)
+        if result.blocked and self.cycles % 10 == 0:
+            log.warning("no removals this cycle: %s", result.blocked)
+        for decision in result.decisions:
+            if self.stopping and decision.executes:
+                break  # SIGTERM: finish the current action only
+            self._apply(decision, now)
+        self._search_missing(ctx)
+        self._follow_searches()
+        self.cycles += 1
+        self.last_cycle_at = self.clock()
+        self.last_duration = self.last_cycle_at - started
+        self._publish_state()
+        self._publish_torrents(snapshots)
+        return (
+            interval
+            if self.arr_backoff.healthy
+            else min(interval, max(self.arr_backoff.delay, 1.0))
+        )
+
+    def _read_queue(self) -> list[dict[str, Any]] | None:
+        try:
+            records = self.arr.queue()
+        except (ArrUnavailable, ArrError) as exc:
+            self.arr_ok = False
+            self.arr_backoff.failed(exc)
+            return None
+        self.arr_ok = True
+        self.arr_backoff.succeeded()
+        return records
+
+    def _reconcile(self, torrents: dict[str, dict[str, Any]]) -> None:
+        if not self.store.pending_intents(self.name):
+            self.reconciled = True
+            return
+        try:
+            commands = self.arr.request("command")
+        except (ArrUnavailable, ArrError) as exc:
+            log.warning("cannot check the Arr's commands yet (%s); recovery waits", exc)
+            return
+        annotated = {
+            h: {**t, "_queue_ids": [q.id for q in self._queue.get(h, ())]}
+            for h, t in torrents.items()
+        }
+        n = self.executor.reconcile(annotated, commands if isinstance(commands, list) else [])
+        log.info("recovered %d unfinished action(s) from before the restart", n)
+        self.reconciled = True
+
+    def _snapshot(self, h: str, t: dict[str, Any], row: Any, now: float) -> TorrentSnapshot:
+        samples = self._samples.setdefault(h, [])
+        downloaded = int(t.get("downloaded", 0) or 0)
+        if not samples or samples[-1][1] != downloaded or now - samples[-1][0] > 60:
+            samples.append((now, downloaded))
+            del samples[:-MAX_SAMPLES]
+        files = self._files_of(h, t)
+        view = views.torrent_view(h, t, private=self._private.get(h, False))
+        return TorrentSnapshot(
+            torrent=view,
+            queue=self._queue.get(h, ()),
+            history=views.history_of(row, {"samples": samples}),
+            files=files,
+        )
+
+    def _files_of(self, h: str, t: dict[str, Any]) -> tuple[Any, ...] | None:
+        """The file list, fetched once per torrent when its metadata is known."""
+        if h in self._files:
+            return self._files[h]
+        if t.get("state") in ("metaDL", "forcedMetaDL") or not t.get("size"):
+            return None
+        try:
+            files = views.file_views(self.qbit.files(h))
+            props = self.qbit.properties(h)
+        except Exception as exc:  # noqa: BLE001 - next cycle tries again
+            log.debug("file list of %s not available yet: %s", t.get("name", h), exc)
+            return None
+        self._private[h] = bool(props.get("is_private") or props.get("private"))
+        self._files[h] = files
+        return files
+
+    def _context(self, server: dict[str, Any], now: float) -> Context:
+        limit = int(server.get("dl_rate_limit", 0) or 0)
+        client = ClientView(
+            reachable=True,
+            connection_status=str(server.get("connection_status", "connected")),
+            free_space=server.get("free_space_on_disk"),
+            dl_rate=int(server.get("dl_info_speed", 0) or 0),
+            dl_rate_limit=limit,
+            alt_speed=bool(server.get("use_alt_speed_limits", False)),
+        )
+        return Context(
+            policy=self.instance.policy,
+            now=now,
+            arr_type=self.instance.type,
+            client=client,
+            arr=ArrView(reachable=self.arr_ok),
+            dry_run=self.dry_run,
+        )
+
+    # --- acting ------------------------------------------------------------------------
+
+    def _apply(self, d: Decision, now: float) -> None:
+        at = datetime.fromtimestamp(now, UTC)
+        if d.action is Action.STRIKE:
+            t = self._torrents.get(d.hash or "", {})
+            self.store.add_strike(
+                self.name, d.hash, d.reason, at=at, downloaded=int(t.get("downloaded", 0) or 0)
+            )
+            self._notes[d.hash or ""] = d.reason
+            return
+        if d.action is Action.RESET_STRIKES:
+            self.store.reset_strikes(self.name, d.hash)
+            return
+        if d.action is Action.HOLD:
+            self._notes[d.hash or ""] = d.reason
+            return
+        media_id = self._media_id(d)
+        outcome = self.executor.run(d, media_id)
+        if outcome.status != "done" or d.dry_run or not d.hash:
+            return
+        extra: dict[str, Any] = {}
+        if d.action is Action.IMPORT:
+            extra["import_sent_at"] = at
+        elif d.action is Action.RECHECK:
+            row = self.store.get_torrent(self.name, d.hash)
+            extra["last_recheck_at"] = at
+            extra["rechecks"] = (getattr(row, "rechecks", 0) or 0) + 1
+        elif d.action is Action.REMOVE and not d.delete_from_client:
+            extra["kept_for_hnr"] = True
+        if extra:
+            self._update_torrent(d.hash, extra)
+
+    def _media_id(self, d: Decision) -> int | None:
+        if d.media_ids:
+            return d.media_ids[0]
+        row = self.store.get_torrent(self.name, d.hash) if d.hash else None
+        return row.media_id if row is not None else None
+
+    def _update_torrent(self, h: str, fields: dict[str, Any]) -> None:
+        known = set(self.store_fields())
+        data = {k: v for k, v in fields.items() if k in known}
+        if data:
+            self.store.upsert_torrents(self.name, [{"hash": h, **data}])
+            self._written.pop(h, None)
+
+    @staticmethod
+    def store_fields() -> list[str]:
+        from ..store.models import Torrent
+
+        return list(Torrent.model_fields)
+
+    def _on_action(self, action: Any, decision: Decision | None) -> None:
+        if self.publisher is not None and action is not None:
+            self.publisher.action(action)
+
+    # --- recording -----------------------------------------------------------------------
+
+    def _record_torrents(
+        self, snapshots: list[TorrentSnapshot], rows: dict[str, Any], now: float
+    ) -> None:
+        """Write what changed since the last cycle (an idle cycle writes nothing)."""
+        at = datetime.fromtimestamp(now, UTC)
+        changed = []
+        for snap in snapshots:
+            t = snap.torrent
+            media_id = snap.media_ids[0] if snap.media_ids else None
+            data = {
+                "hash": t.hash,
+                "name": t.name,
+                "category": t.category,
+                "state": t.state,
+                "health": views.health_of(t.state),
+                "progress": round(t.progress, 4),
+                "size": t.size,
+                "downloaded": t.downloaded,
+                "added_on": views.from_epoch(t.added_on),
+                "protected": self.instance.policy.protect_tag in t.tags,
+                "private": t.private,
+                "tracker": t.tracker or None,
+                "arr_queue_id": snap.queue_ids[0] if snap.queue_ids else None,
+            }
+            if media_id is not None:
+                data["media_id"] = media_id
+            row = rows.get(t.hash)
+            prev_downloaded = row.downloaded if row is not None else None
+            if prev_downloaded is None or t.downloaded > prev_downloaded:
+                data["last_activity"] = at
+                data["last_progress_bytes"] = t.downloaded
+            if (
+                self._written.get(t.hash) == _stable(data)
+                and row is not None
+                and row.gone_at is None
+            ):
+                continue
+            self._written[t.hash] = _stable(data)
+            changed.append(data)
+        if changed:
+            self.store.upsert_torrents(self.name, changed, at=at)
+        gone = [h for h, row in rows.items() if row.gone_at is None and h not in self._torrents]
+        if gone:
+            self.store.mark_gone(self.name, gone, at=at)
+            for h in gone:
+                for memo in (self._samples, self._files, self._private, self._notes, self._written):
+                    memo.pop(h, None)
+                if self.publisher is not None:
+                    self.publisher.torrent_gone(h)
+
+    # --- searches ------------------------------------------------------------------------
+
+    def _search_missing(self, ctx: Context) -> None:
+        p = self.instance.policy
+        if not p.search_missing or not self.arr_ok:
+            return
+        if (
+            self.last_search_pass is not None
+            and ctx.now - self.last_search_pass < p.search_interval
+        ):
+            return
+        try:
+            wanted = [
+                WantedItem(
+                    int(r.get("id") or r.get("movieId") or 0), False, str(r.get("title", ""))
+                )
+                for r in self.arr.wanted(limit=max(50, p.search_limit * 10))
+            ]
+            if p.search_cutoff_unmet:
+                wanted += [
+                    WantedItem(int(r.get("id") or 0), True, str(r.get("title", "")))
+                    for r in self.arr.wanted(cutoff=True, limit=max(50, p.search_limit * 10))
+                ]
+        except (ArrUnavailable, ArrError) as exc:
+            log.warning("search missing: cannot read wanted list: %s", exc)
+            return
+        last: dict[int, float] = {}
+        for item in wanted:
+            row = self.store.last_search_for(self.name, item.media_id)
+            if row is not None:
+                last[item.media_id] = row.created_at.timestamp()
+        queued = {m for items in self._queue.values() for q in items for m in q.media_ids}
+        decisions = plan_searches(
+            wanted,
+            ctx,
+            active_searches=len(self.store.active_searches(self.name)),
+            last_searched=last,
+            queued_media_ids=queued,
+        )
+        self.last_search_pass = ctx.now
+        for d in decisions:
+            self.executor.run(d if not self.dry_run else replace(d, dry_run=True))
+
+    def _follow_searches(self) -> None:
+        """Finish search rows whose Arr command ended (frees a slot for search_limit)."""
+        if not self.arr_ok:
+            return
+        for row in self.store.active_searches(self.name):
+            if row.arr_command_id is None:
+                self.store.finish_search(row.id, status="unknown")
+                continue
+            try:
+                cmd = self.arr.get_command(row.arr_command_id)
+            except ArrError:
+                self.store.finish_search(row.id, status="unknown")
+                continue
+            except ArrUnavailable:
+                return
+            status = str(cmd.get("status", "")).lower()
+            if status in ("completed", "failed", "aborted", "cancelled", "orphaned"):
+                self.store.finish_search(row.id, status=status)
+
+    # --- publishing ----------------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(views.HEALTHS, 0)
+        for t in self._torrents.values():
+            counts[views.health_of(str(t.get("state", "")))] += 1
+        return counts
+
+    def _publish_state(self, error: str | None = None) -> None:
+        counts = self.counts() if self.qbit_ok else {}
+        strikes = sum(1 for h in self._torrents if self._notes.get(h)) if self.qbit_ok else 0
+        fields = dict(
+            qbit_connected=self.qbit_ok,
+            arr_connected=self.arr_ok,
+            counts=_json(counts),
+            queue_size=sum(len(v) for v in self._queue.values()),
+            dry_run=self.dry_run,
+            last_cycle_at=datetime.fromtimestamp(self.last_cycle_at, UTC)
+            if self.last_cycle_at
+            else None,
+            last_cycle_duration=self.last_duration,
+            heartbeat_at=datetime.now(UTC),
+            error=error,
+        )
+        self.store.upsert_instance_state(self.name, **fields)
+        if self.publisher is not None:
+            self.publisher.state(
+                counts=counts,
+                queue_size=fields["queue_size"],
+                strikes=strikes,
+                last_cycle_at=fields["last_cycle_at"],
+                last_cycle_duration=self.last_duration,
+                dry_run=self.dry_run,
+                qbit_connected=self.qbit_ok,
+                arr_connected=self.arr_ok,
+                error=error,
+            )
+
+    def _publish_torrents(self, snapshots: list[TorrentSnapshot]) -> None:
+        if self.publisher is None:
+            return
+        rows = None
+        for snap in snapshots:
+            t = snap.torrent
+            if rows is None:
+                rows = self.store.get_torrents(self.name, include_gone=False)
+            row = rows.get(t.hash)
+            self.publisher.torrent(
+                t.hash,
+                {
+                    "name": t.name,
+                    "state": t.state,
+                    "health": views.health_of(t.state),
+                    "progress": round(t.progress, 3),
+                    "size": t.size,
+                    "strikes": row.strikes if row is not None else 0,
+                    "last_action": row.last_action if row is not None else None,
+                    "protected": self.instance.policy.protect_tag in t.tags,
+                    "note": self._notes.get(t.hash),
+                },
+            )
+
+
+def _stable(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k not in ("last_activity",)}
+
+
+def _json(data: Any) -> str:
+    import json
+
+    return json.dumps(data, sort_keys=True)
