@@ -17,6 +17,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from .errors import ConfigError, Problem, join_path
+from .migrations import CURRENT_VERSION  # noqa: F401  (re-exported: one source of truth)
 from .models import (
     SECRET_KEYS,
     ArrInstance,
@@ -34,8 +35,6 @@ from .schema import fill_defaults, load_schema, subschema
 
 ENV_CONFIG = "QBITRR_MQTT_CONFIG"
 ENV_PREFIX = "QBITRR_"
-#: The config_version this code writes and understands natively.
-CURRENT_VERSION = 1
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGTkmgt]?)([iI]?)[bB]?\s*$")
 
 
