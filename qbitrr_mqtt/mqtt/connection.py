@@ -271,12 +271,12 @@ class MqttConnection:
             "MQTT connected to %s:%s as %s", self.config.host, self.config.port, self.client_id
         )
         self._connected.set()
-        if self.availability_topic:
-            self._track(client.publish(self.availability_topic, ONLINE, qos=1, retain=True))
         with self._hlock:
             subs = [(f, max(q for _, q in hs)) for f, hs in self._handlers.items() if hs]
-        if subs:
+        if subs:  # before "online": a process that says online takes requests
             client.subscribe(subs)
+        if self.availability_topic:
+            self._track(client.publish(self.availability_topic, ONLINE, qos=1, retain=True))
         for hook in list(self._connect_hooks):
             try:
                 hook()

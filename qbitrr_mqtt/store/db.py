@@ -70,6 +70,7 @@ def _enable_wal(cursor: Any) -> None:
 
 def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
     connect_args: dict[str, Any] = {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}
+    connect_args.update(kwargs.pop("connect_args", {}))
     if _is_memory(url):
         # One shared connection, or every pooled connection would see its own empty db.
         kwargs.setdefault("poolclass", StaticPool)

@@ -364,6 +364,13 @@ def test_rpc_restart_and_clear_errors(stack: Stack) -> None:
     time.sleep(2.5)  # > restart_delay
     assert stack.state("manager-a") == "STOPPED"
 
+    bridge = stack.pid("bridge")
+    stack.client.shutdown()
+    assert stack.proc is not None and stack.proc.wait(120) == 0
+    assert not alive(bridge)
+    with pytest.raises(SupervisorUnreachable):
+        stack.client.status()
+
 
 def test_unreachable_supervisord(tmp_path: Path) -> None:
     missing = SupervisorClient(tmp_path / "none.sock", timeout=5)
