@@ -6,6 +6,7 @@ No I/O, no clock: the time is ``Context.now``. Start with ``engine.py``'s docstr
 from .engine import decide_cycle, decide_torrent, guard_removal
 from .files import FileKind, FileVerdict, classify
 from .guards import fail_closed_reason
+from .media import ProbeRequest, gate_import, probe_request, probe_targets
 from .search import plan_searches
 from .space import plan_free_space
 from .types import (
@@ -17,6 +18,7 @@ from .types import (
     Decision,
     FileView,
     History,
+    MediaVerdict,
     QueueItem,
     RemovalKind,
     Rule,
@@ -36,6 +38,8 @@ __all__ = [
     "FileVerdict",
     "FileView",
     "History",
+    "MediaVerdict",
+    "ProbeRequest",
     "QueueItem",
     "RemovalKind",
     "Rule",
@@ -46,7 +50,10 @@ __all__ = [
     "decide_cycle",
     "decide_torrent",
     "fail_closed_reason",
+    "gate_import",
     "guard_removal",
     "plan_free_space",
     "plan_searches",
+    "probe_request",
+    "probe_targets",
 ]

@@ -221,7 +221,8 @@ def classify(
     return tuple(out)
 
 
-def _removal(snap: TorrentSnapshot, ctx: Context, rule: Rule, reason: str) -> Decision:
+def verdict_removal(snap: TorrentSnapshot, ctx: Context, rule: Rule, reason: str) -> Decision:
+    """A removal for wrong content: blocklist, delete from the client, re-search per policy."""
     t = snap.torrent
     return Decision(
         action=Action.REMOVE,
@@ -251,7 +252,7 @@ def dangerous_candidate(snap: TorrentSnapshot, ctx: Context) -> Decision | None:
     bad = [v.file.name for v in verdicts if v.kind is FileKind.DANGEROUS]
     if not bad:
         return None
-    return _removal(snap, ctx, Rule.DANGEROUS_FILE, f"dangerous file: {text.names(bad)}")
+    return verdict_removal(snap, ctx, Rule.DANGEROUS_FILE, f"dangerous file: {text.names(bad)}")
 
 
 def content_candidate(snap: TorrentSnapshot, ctx: Context) -> Decision | None:
@@ -268,13 +269,17 @@ def content_candidate(snap: TorrentSnapshot, ctx: Context) -> Decision | None:
         and FileKind.ARCHIVE in kinds
     ):
         archives = [v.file.name for v in verdicts if v.kind is FileKind.ARCHIVE]
-        return _removal(snap, ctx, Rule.ARCHIVE, f"only archives, no media: {text.names(archives)}")
+        return verdict_removal(
+            snap, ctx, Rule.ARCHIVE, f"only archives, no media: {text.names(archives)}"
+        )
     content = [
         v for v in verdicts if v.wanted and v.kind not in (FileKind.SUBTITLE, FileKind.PARTIAL)
     ]
     if not content:
         dropped = [f"{v.file.name} ({v.why or v.kind.value})" for v in verdicts]
-        return _removal(snap, ctx, Rule.NO_WANTED_FILES, f"no wanted file: {text.names(dropped)}")
+        return verdict_removal(
+            snap, ctx, Rule.NO_WANTED_FILES, f"no wanted file: {text.names(dropped)}"
+        )
     return None
 
 

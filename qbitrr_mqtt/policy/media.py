@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from . import text
-from .files import FileKind, classify
+from .files import FileKind, classify, verdict_removal
 from .imports import SEEDING_STATES
 from .types import Action, Context, Decision, Rule, TorrentSnapshot
 
@@ -90,19 +90,7 @@ def unplayable_candidate(snap: TorrentSnapshot, ctx: Context) -> Decision | None
         reason = f"media does not play: {text.names(list(snap.unplayable))}"
     else:
         return None
-    t = snap.torrent
-    return Decision(
-        action=Action.REMOVE,
-        rule=Rule.UNPLAYABLE,
-        reason=reason,
-        hash=t.hash,
-        name=t.name,
-        blocklist=True,
-        re_search=ctx.policy.re_search,
-        delete_from_client=True,
-        queue_ids=snap.queue_ids,
-        media_ids=snap.media_ids,
-    )
+    return verdict_removal(snap, ctx, Rule.UNPLAYABLE, reason)
 
 
 def gate_import(imp: Decision | None, snap: TorrentSnapshot, ctx: Context) -> Decision | None:

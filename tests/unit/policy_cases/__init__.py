@@ -16,6 +16,7 @@ from qbitrr_mqtt.policy import (
     Decision,
     FileView,
     History,
+    MediaVerdict,
     QueueItem,
     TorrentSnapshot,
     TorrentView,
@@ -26,6 +27,9 @@ GIB = 1024**3
 MIB = 1024**2
 HOUR = 3600
 DAY = 86400
+#: The validator's answer for media that plays; ``snap()`` uses it unless told otherwise, so
+#: tests about other rules see imports as they would after a passing ffprobe.
+PLAYS = MediaVerdict(ok=True, reason="1 media file probed ok")
 
 
 @cache
@@ -95,6 +99,7 @@ def snap(
     history: History | None = None,
     files: tuple[FileView, ...] | None = None,
     unplayable: tuple[str, ...] = (),
+    media_verdict: MediaVerdict | None = PLAYS,
     **history_kw: Any,
 ) -> TorrentSnapshot:
     t = t or torrent()
@@ -105,6 +110,7 @@ def snap(
         history=h,
         files=files,
         unplayable=unplayable,
+        media_verdict=media_verdict,
     )
 
 
