@@ -21,6 +21,9 @@ History:
 2. ``action.published`` (+ index), so the MQTT event for a finished action is sent exactly
    once even across restarts. Actions finished before the upgrade count as published: the
    upgrade must not replay the whole audit trail as new events.
+3. ``torrent.last_recheck_at``, ``torrent.rechecks`` and ``torrent.kept_for_hnr``: what the
+   missing-files and hit-and-run rules must remember across manager restarts (a recheck
+   already tried; a torrent left in the client to finish its seeding obligation).
 
 A step is ``(version, fn)``; ``fn(connection)`` turns version-1 into ``version``. Steps
 alter existing tables; a brand-new table needs no step.
@@ -58,8 +61,15 @@ def _v2_action_published(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX ix_action_published ON action (published, status)"))
 
 
-STEPS: list[Step] = [(2, _v2_action_published)]
-SCHEMA_VERSION = 2
+def _v3_torrent_memory(conn: Connection) -> None:
+    timestamp = "TIMESTAMP WITH TIME ZONE" if conn.dialect.name == "postgresql" else "DATETIME"
+    conn.execute(text(f"ALTER TABLE torrent ADD COLUMN last_recheck_at {timestamp}"))
+    conn.execute(text("ALTER TABLE torrent ADD COLUMN rechecks INTEGER NOT NULL DEFAULT 0"))
+    conn.execute(text("ALTER TABLE torrent ADD COLUMN kept_for_hnr BOOLEAN NOT NULL DEFAULT false"))
+
+
+STEPS: list[Step] = [(2, _v2_action_published), (3, _v3_torrent_memory)]
+SCHEMA_VERSION = 3
 
 
 def _check_steps(steps: Sequence[Step], target: int) -> None:

@@ -1,4 +1,4 @@
-"""The store's tables (schema version 2; see ``migrations.py`` for the history).
+"""The store's tables (schema version 3; see ``migrations.py`` for the history).
 
 All timestamps are aware UTC datetimes (:class:`~.types.UTCDateTime`); ``instance`` is the
 Arr instance name. Byte counts and Arr ids are 64-bit. JSON values are kept as compact JSON
@@ -91,6 +91,9 @@ class Torrent(SQLModel, table=True):
     last_action: str | None = None
     last_action_at: datetime | None = _when()
     gone_at: datetime | None = _when()
+    last_recheck_at: datetime | None = _when()
+    rechecks: int = 0
+    kept_for_hnr: bool = False
 
 
 class Strike(SQLModel, table=True):

@@ -51,6 +51,8 @@ def _make_version_1(engine: Engine) -> None:
     with engine.begin() as conn:
         conn.execute(text("DROP INDEX ix_action_published"))
         conn.execute(text("ALTER TABLE action DROP COLUMN published"))
+        for column in ("last_recheck_at", "rechecks", "kept_for_hnr"):  # added by version 3
+            conn.execute(text(f"ALTER TABLE torrent DROP COLUMN {column}"))
         conn.execute(text("UPDATE meta SET value = '1' WHERE key = 'schema_version'"))
         ts = "2024-05-01 12:00:00"
         conn.execute(
@@ -73,15 +75,23 @@ def _make_version_1(engine: Engine) -> None:
             )
 
 
-def test_version_1_is_migrated_to_2_without_losing_rows(engine: Engine, store_url: str) -> None:
+def test_version_1_is_migrated_to_latest_without_losing_rows(
+    engine: Engine, store_url: str
+) -> None:
     _make_version_1(engine)
     assert "published" not in {c["name"] for c in inspect(engine).get_columns("action")}
+    assert "rechecks" not in {c["name"] for c in inspect(engine).get_columns("torrent")}
 
     with Store.open(store_url) as store:
-        assert store.schema_version() == SCHEMA_VERSION == 2
+        assert store.schema_version() == SCHEMA_VERSION == 3
         torrent = store.get_torrent("radarr", "a" * 40)
         assert torrent is not None
         assert (torrent.name, torrent.downloaded, torrent.first_seen) == ("Movie", 50, T0)
+        # Version 3: the manager's memory starts empty for old rows, and can be written.
+        assert (torrent.rechecks, torrent.kept_for_hnr, torrent.last_recheck_at) == (0, False, None)
+        store.upsert_torrents("radarr", [{"hash": "a" * 40, "rechecks": 2, "kept_for_hnr": True}])
+        again = store.get_torrent("radarr", "a" * 40)
+        assert again is not None and (again.rechecks, again.kept_for_hnr) == (2, True)
         actions, total = store.list_actions(instance="radarr")
         assert total == 3
         by_status = {a.status: a for a in actions}
