@@ -82,7 +82,7 @@ def _mqtt(config: Config, name: str, store: Any) -> tuple[Any, Any]:
     conn = MqttConnection.for_manager(
         config.mqtt,
         name,
-        store=store.scoped_outbox(f"manager-{name}") if hasattr(store, "scoped_outbox") else None,
+        store=store.scoped_outbox(f"manager-{name}"),
     )
     conn.start()
     pub = StatePublisher(conn, conn.topics)

@@ -24,6 +24,8 @@ History:
 3. ``torrent.last_recheck_at``, ``torrent.rechecks`` and ``torrent.kept_for_hnr``: what the
    missing-files and hit-and-run rules must remember across manager restarts (a recheck
    already tried; a torrent left in the client to finish its seeding obligation).
+   ``outbox.owner`` (+ index): every program keeps its own waiting MQTT messages, so two
+   processes never send (or trim) each other's.
 
 A step is ``(version, fn)``; ``fn(connection)`` turns version-1 into ``version``. Steps
 alter existing tables; a brand-new table needs no step.

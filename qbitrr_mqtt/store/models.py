@@ -26,7 +26,9 @@ properties decode them.
 ``process_health`` (PK ``name``): the latest health of each supervisord program.
 ``instance_state`` (PK ``instance``): each manager's connection state, counts by health
   (JSON) and last cycle, written every cycle (``heartbeat_at``).
-``outbox``: MQTT messages waiting for the broker, sent oldest first (``id`` order).
+``outbox``: MQTT messages waiting for the broker, sent oldest first (``id`` order). ``owner``
+  is the program that queued them (``manager-radarr``, ``bridge``): processes share the
+  database, and each sends only its own messages.
 ``meta`` (PK ``key``): ``schema_version``.
 """
 
@@ -231,9 +233,10 @@ class InstanceState(SQLModel, table=True):
 
 class Outbox(SQLModel, table=True):
     __tablename__ = "outbox"
-    __table_args__ = (_NEVER_REUSE_IDS,)
+    __table_args__ = (Index("ix_outbox_owner", "owner", "id"), _NEVER_REUSE_IDS)
 
     id: int | None = Field(default=None, primary_key=True)
+    owner: str = ""
     topic: str
     payload: str = Field(default="", sa_type=Text)
     retain: bool = False

@@ -8,6 +8,11 @@ instead of a replay of every intermediate one.
 
 The sender takes a batch with :meth:`outbox_take`, publishes it, and deletes what the broker
 acknowledged with :meth:`outbox_delete`; a crash in between re-sends rather than loses.
+
+Every program (each manager, the bridge) shares one database, so each row carries its
+``owner`` and a program sees only its own: :meth:`OutboxMixin.scoped_outbox` gives the
+object an :class:`~qbitrr_mqtt.mqtt.connection.MqttConnection` takes as its outbox. The
+bound applies per owner, so a chatty program cannot push out another's messages.
 """
 
 from __future__ import annotations
@@ -30,12 +35,22 @@ log = logging.getLogger("qbitrr.store")
 class OutboxMixin(StoreBase):
     outbox_limit: int = OUTBOX_LIMIT
 
+    def scoped_outbox(self, owner: str) -> ScopedOutbox:
+        """The outbox of one program, as its MQTT connection uses it."""
+        return ScopedOutbox(self, owner)
+
     def outbox_put(
-        self, topic: str, payload: str | bytes, retain: bool = False, at: datetime | None = None
+        self,
+        topic: str,
+        payload: str | bytes,
+        retain: bool = False,
+        at: datetime | None = None,
+        owner: str = "",
     ) -> int:
         """Keep one message for later; returns its id. Payloads are text (UTF-8)."""
         text = payload.decode("utf-8") if isinstance(payload, bytes) else payload
         row = Outbox(
+            owner=owner,
             topic=topic,
             payload=text,
             retain=retain,
@@ -44,11 +59,15 @@ class OutboxMixin(StoreBase):
         with self._write() as s:
             if retain:
                 s.exec(
-                    delete(Outbox).where(col(Outbox.topic) == topic, col(Outbox.retain).is_(True))
+                    delete(Outbox).where(
+                        col(Outbox.owner) == owner,
+                        col(Outbox.topic) == topic,
+                        col(Outbox.retain).is_(True),
+                    )
                 )
             s.add(row)
             s.flush()
-            dropped = self._trim(s)
+            dropped = self._trim(s, owner)
         if dropped:
             log.warning(
                 "MQTT outbox over %d messages: dropped the %d oldest", self.outbox_limit, dropped
@@ -56,25 +75,28 @@ class OutboxMixin(StoreBase):
         assert row.id is not None
         return row.id
 
-    def _trim(self, s: Session) -> int:
-        """Delete the oldest rows past the limit; returns how many. Ids only grow, so
+    def _trim(self, s: Session, owner: str) -> int:
+        """Delete the owner's oldest rows past the limit; returns how many. Ids only grow, so
         ``max - min + 1`` bounds the row count and the usual case costs two index reads."""
-        low, high = s.exec(select(func.min(Outbox.id), func.max(Outbox.id))).one()
+        mine = col(Outbox.owner) == owner
+        low, high = s.exec(select(func.min(Outbox.id), func.max(Outbox.id)).where(mine)).one()
         if low is None or high is None or high - low + 1 <= self.outbox_limit:
             return 0
         first_dropped = (
             select(Outbox.id)
+            .where(mine)
             .order_by(col(Outbox.id).desc())
             .offset(self.outbox_limit)
             .limit(1)
             .scalar_subquery()
         )
-        return int(s.exec(delete(Outbox).where(col(Outbox.id) <= first_dropped)).rowcount)
+        return int(s.exec(delete(Outbox).where(mine, col(Outbox.id) <= first_dropped)).rowcount)
 
-    def outbox_take(self, limit: int = 100) -> list[Outbox]:
-        """The oldest ``limit`` messages, oldest first (they stay until deleted)."""
+    def outbox_take(self, limit: int = 100, owner: str = "") -> list[Outbox]:
+        """The owner's oldest ``limit`` messages, oldest first (they stay until deleted)."""
+        query = select(Outbox).where(col(Outbox.owner) == owner)
         with self._read() as s:
-            return list(s.exec(select(Outbox).order_by(col(Outbox.id)).limit(limit)))
+            return list(s.exec(query.order_by(col(Outbox.id)).limit(limit)))
 
     def outbox_delete(self, ids: Iterable[int]) -> int:
         removed = 0
@@ -83,6 +105,30 @@ class OutboxMixin(StoreBase):
                 removed += s.exec(delete(Outbox).where(col(Outbox.id).in_(part))).rowcount
         return removed
 
-    def outbox_size(self) -> int:
+    def outbox_size(self, owner: str | None = None) -> int:
+        """Messages waiting: the owner's, or everyone's when ``owner`` is None."""
+        query = select(func.count()).select_from(Outbox)
+        if owner is not None:
+            query = query.where(col(Outbox.owner) == owner)
         with self._read() as s:
-            return int(s.exec(select(func.count()).select_from(Outbox)).one())
+            return int(s.exec(query).one())
+
+
+class ScopedOutbox:
+    """One program's view of the shared outbox (the ``OutboxStore`` protocol of mqtt)."""
+
+    def __init__(self, store: OutboxMixin, owner: str) -> None:
+        self.store = store
+        self.owner = owner
+
+    def outbox_put(self, topic: str, payload: str, retain: bool) -> int:
+        return self.store.outbox_put(topic, payload, retain, owner=self.owner)
+
+    def outbox_take(self, limit: int) -> list[Outbox]:
+        return self.store.outbox_take(limit, owner=self.owner)
+
+    def outbox_delete(self, ids: Iterable[int]) -> int:
+        return self.store.outbox_delete(ids)
+
+    def __repr__(self) -> str:
+        return f"ScopedOutbox({self.owner!r})"

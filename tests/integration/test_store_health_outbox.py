@@ -120,3 +120,19 @@ def test_outbox_is_bounded_by_dropping_the_oldest(
 
 def test_outbox_default_bound_is_ten_thousand(store: Store) -> None:
     assert store.outbox_limit == 10_000
+
+
+def test_each_program_sends_and_trims_only_its_own_messages(store: Store) -> None:
+    manager, bridge = store.scoped_outbox("manager-radarr"), store.scoped_outbox("bridge")
+    store.outbox_limit = 3
+    manager.outbox_put("qbitrr/radarr/state", "m-old", True)
+    bridge.outbox_put("qbitrr/radarr/state", "b", True)  # same topic, another owner: kept
+    manager.outbox_put("qbitrr/radarr/state", "m-new", True)
+    for i in range(5):  # past the bound for the manager only
+        manager.outbox_put("qbitrr/radarr/event", f"e{i}", False)
+    assert [m.payload for m in bridge.outbox_take(10)] == ["b"]
+    assert [m.payload for m in manager.outbox_take(10)] == ["e2", "e3", "e4"]
+    assert store.outbox_size("bridge") == 1 and store.outbox_size() == 4
+    taken = manager.outbox_take(10)
+    assert manager.outbox_delete([m.id for m in taken if m.id is not None]) == 3
+    assert store.outbox_size() == 1
