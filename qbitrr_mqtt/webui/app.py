@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from ..config import Config
+from ..metrics import ApiMetrics
 from . import (
     page,
     routes_commands,
@@ -20,6 +21,7 @@ from . import (
     routes_events,
     routes_history,
     routes_logs,
+    routes_metrics,
     routes_status,
 )
 from .errors import error_middleware
@@ -68,6 +70,7 @@ def route_table() -> list[Route]:
         *routes_logs.ROUTES,
         *routes_events.ROUTES,
         *page.ROUTES,
+        *routes_metrics.ROUTES,
         OPENAPI_ROUTE,
     ]
 
@@ -82,7 +85,13 @@ def create_app(
 ) -> web.Application:
     """The WebUI app. ``token`` defaults to ``webui.token``, else the generated token file."""
     app = web.Application(
-        middlewares=[error_middleware, cors_middleware, auth_middleware], client_max_size=MAX_BODY
+        middlewares=[
+            routes_metrics.metrics_middleware,
+            error_middleware,
+            cors_middleware,
+            auth_middleware,
+        ],
+        client_max_size=MAX_BODY,
     )
     executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="webui-io")
     app[SHARED] = Shared(
@@ -97,6 +106,7 @@ def create_app(
     app[TOKEN_KEY] = app[SHARED].token
     app[CORS_KEY] = frozenset(config.webui.cors_origins)
     app[METRICS_PUBLIC_KEY] = config.webui.metrics_public
+    app[routes_metrics.API_METRICS] = ApiMetrics()
     table = route_table()
     for route in table:
         app.router.add_route(route.method, route.path, bind(route))

@@ -24,6 +24,7 @@ TAGS = [
     ("logs", "Program logs."),
     ("events", "Live stream (SSE) of actions and process changes."),
     ("page", "The WebUI page."),
+    ("metrics", "Prometheus metrics (token unless webui.metrics_public)."),
     ("meta", "This document."),
 ]
 
