@@ -1,0 +1,503 @@
+"""``ArrEmulator``: the in-memory state of one emulated Radarr, Sonarr or Lidarr.
+
+The HTTP handlers (``api.py``), the test controls (``control.py``) and in-process tests all
+go through the methods here. Queue records come from two places: records a test adds, and
+records derived from the torrents of a linked qBittorrent (only those in the Arr's category,
+as the real apps do).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .commands import Command, render_command
+from .flavors import Flavor, flavor_of
+from .library import Item, Library, iso, now
+from .qbit import QbitClient, QbitLink
+from .queue import (
+    DownloadOverride,
+    QueueRecord,
+    quality_of,
+    record_from_torrent,
+    validate_record_fields,
+)
+
+MAX_CALLS = 200_000
+
+HISTORY_EVENTS = {
+    "radarr": [
+        "unknown",
+        "grabbed",
+        "downloadFolderImported",
+        "downloadFailed",
+        "movieFileDeleted",
+        "movieFolderImported",
+        "movieFileRenamed",
+        "downloadIgnored",
+    ],
+    "sonarr": [
+        "unknown",
+        "grabbed",
+        "seriesFolderImported",
+        "downloadFolderImported",
+        "downloadFailed",
+        "episodeFileDeleted",
+        "episodeFileRenamed",
+        "downloadIgnored",
+    ],
+    "lidarr": [
+        "unknown",
+        "grabbed",
+        "artistFolderImported",
+        "trackFileImported",
+        "downloadFailed",
+        "trackFileDeleted",
+        "trackFileRenamed",
+        "albumImportIncomplete",
+        "downloadImported",
+        "trackFileRetagged",
+        "downloadIgnored",
+    ],
+}
+
+
+@dataclass(slots=True)
+class Fault:
+    """The next ``count`` requests matching ``path`` (and ``method``) fail or are delayed."""
+
+    id: int
+    path: str = "*"
+    method: str | None = None
+    status: int | None = 500
+    delay: float = 0.0
+    count: int = 1  # -1: until cleared
+
+    def matches(self, method: str, endpoint: str, full_path: str) -> bool:
+        if self.count == 0 or (self.method and self.method.upper() != method):
+            return False
+        return fnmatch.fnmatchcase(endpoint, self.path) or fnmatch.fnmatchcase(full_path, self.path)
+
+
+class ArrEmulator:
+    """One emulated Arr app: library, queue, history, blocklist, commands, faults, calls."""
+
+    def __init__(
+        self,
+        kind: str,
+        api_key: str,
+        *,
+        seed: dict[str, Any] | str | None = None,
+        command_step: float = 0.05,
+    ) -> None:
+        if not api_key:
+            raise ValueError("api_key must not be empty")
+        self.flavor: Flavor = flavor_of(kind)
+        self.api_key = api_key
+        self.command_step = command_step
+        self._seed = seed
+        self.qbit: QbitClient | None = None
+        self.calls: list[dict[str, Any]] = []
+        self.faults: list[Fault] = []
+        self._clear_state()
+        self._apply_seed()
+
+    @property
+    def kind(self) -> str:
+        return self.flavor.kind
+
+    # --- state ---------------------------------------------------------------------------
+
+    def _clear_state(self) -> None:
+        self.library = Library(self.flavor)
+        self.records: dict[int, QueueRecord] = {}
+        self.links: dict[str, list[int]] = {}
+        self.overrides: dict[str, DownloadOverride] = {}
+        #: Downloads removed or imported: their torrents no longer show in the queue.
+        self.hidden: set[str] = set()
+        self.history: list[dict[str, Any]] = []
+        self.blocklist: list[dict[str, Any]] = []
+        self.commands: dict[int, Command] = {}
+        self.searches: list[dict[str, Any]] = []
+        self.imports: list[dict[str, Any]] = []
+        self.removals: list[dict[str, Any]] = []
+        self.command_failures: list[dict[str, Any]] = []
+        self._derived_ids: dict[tuple[str, int | None], int] = {}
+        self._ids = {"queue": 1, "history": 1, "blocklist": 1, "command": 1, "fault": 1}
+
+    def _apply_seed(self) -> None:
+        if self._seed is not None:
+            from .seeds import apply_seed
+
+            apply_seed(self, self._seed)
+
+    def _next(self, name: str) -> int:
+        value = self._ids[name]
+        self._ids[name] = value + 1
+        return value
+
+    async def reset(self, seed: dict[str, Any] | str | None = None) -> None:
+        """Back to a fresh start (the start-up seed, or ``seed``); unlinks qBittorrent."""
+        if seed is not None:
+            self._seed = seed
+        await self.set_qbittorrent(None)
+        self.calls.clear()
+        self.faults.clear()
+        self._clear_state()
+        self._apply_seed()
+
+    # --- library -------------------------------------------------------------------------
+
+    def add_movie(self, title: str, **fields: Any) -> int:
+        """A Radarr movie; fields: year, monitored, has_file, cutoff_unmet, released."""
+        if self.kind != "radarr":
+            raise ValueError(f"{self.flavor.app_name} has no movies")
+        return self.library.add_item(title, **fields).id
+
+    def add_parent(self, title: str, *, monitored: bool = True) -> int:
+        """A Sonarr series or a Lidarr artist."""
+        return self.library.add_parent(title, monitored=monitored).id
+
+    def add_item(self, title: str, *, parent_id: int | None = None, **fields: Any) -> int:
+        """A movie / episode / album; fields as ``Item`` (season, number, released, ...)."""
+        return self.library.add_item(title, parent_id=parent_id, **fields).id
+
+    def generate_items(self, count: int, *, prefix: str = "Item", **fields: Any) -> list[int]:
+        """``count`` items with the same flags, for paging tests (one new parent if needed)."""
+        parent_id = None
+        if self.flavor.parent is not None:
+            parent_id = self.add_parent(f"{prefix} {self.flavor.parent}")
+        ids = []
+        for n in range(1, count + 1):
+            extra = {"number": n} if self.kind == "sonarr" else {}
+            ids.append(self.add_item(f"{prefix} {n:05d}", parent_id=parent_id, **extra, **fields))
+        return ids
+
+    def _item(self, item_id: int) -> Item:
+        item = self.library.item(item_id)
+        if item is None:
+            raise ValueError(f"no {self.flavor.item} with id {item_id}")
+        return item
+
+    # --- queue ---------------------------------------------------------------------------
+
+    def add_queue_record(
+        self,
+        download_id: str,
+        title: str | None = None,
+        *,
+        media_ids: list[int] | None = None,
+        **fields: Any,
+    ) -> list[QueueRecord]:
+        """Queue one download: one record per item in ``media_ids`` (or one unknown record).
+
+        ``fields`` are ``QueueRecord`` fields: status, tracked_status, tracked_state,
+        status_messages, error_message, size, sizeleft, eta_seconds, output_path, indexer.
+        """
+        validate_record_fields(self.kind, fields)
+        download_id = download_id.upper()
+        item_ids: list[int | None] = list(media_ids) if media_ids else [None]
+        for item_id in item_ids:
+            if item_id is not None:
+                self._item(item_id)
+        title = title or f"Download {download_id[:8]}"
+        created = []
+        for item_id in item_ids:
+            record = QueueRecord(self._next("queue"), download_id, title, item_id, **fields)
+            self.records[record.id] = record
+            created.append(record)
+        self._add_history("grabbed", download_id, title, [i for i in item_ids if i is not None])
+        return created
+
+    def remove_queue_record(self, record_id: int) -> bool:
+        """Drop a test-added record without any Arr side effect."""
+        return self.records.pop(record_id, None) is not None
+
+    def clear_queue(self) -> None:
+        self.records.clear()
+
+    def link(self, download_hash: str, media_ids: list[int], title: str | None = None) -> None:
+        """Tie a qBittorrent torrent (by hash) to library items, as a grab would."""
+        for item_id in media_ids:
+            self._item(item_id)
+        key = download_hash.upper()
+        self.links[key] = list(media_ids)
+        self.hidden.discard(key)
+        self._add_history("grabbed", key, title or key, list(media_ids))
+
+    def set_download(self, download_hash: str, **fields: Any) -> None:
+        """Override status fields of every record of one download (test-added or derived)."""
+        validate_record_fields(self.kind, fields)
+        key = download_hash.upper()
+        override = self.overrides.setdefault(key, DownloadOverride())
+        for name, value in fields.items():
+            if not hasattr(override, name):
+                raise ValueError(f"unknown download field {name!r}")
+            setattr(override, name, value)
+
+    async def set_qbittorrent(
+        self,
+        url: str | None,
+        category: str | None = None,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        post_import_category: str | None = None,
+    ) -> None:
+        """Link (or with ``url=None`` unlink) the qBittorrent whose torrents feed the queue."""
+        if self.qbit is not None:
+            await self.qbit.close()
+            self.qbit = None
+        if url:
+            link = QbitLink(url, category or self.kind, username, password, post_import_category)
+            self.qbit = QbitClient(link)
+
+    async def queue_records(self) -> list[QueueRecord]:
+        """Every queue record now: test-added ones, then those derived from qBittorrent."""
+        records = [self._overridden(r) for r in self.records.values()]
+        if self.qbit is not None:
+            for torrent in await self.qbit.torrents():
+                key = str(torrent.get("hash", "")).upper()
+                if not key or key in self.hidden:
+                    continue
+                for item_id in self.links.get(key) or [None]:
+                    record_id = self._derived_ids.setdefault((key, item_id), self._next("queue"))
+                    records.append(
+                        self._overridden(record_from_torrent(record_id, torrent, item_id))
+                    )
+        return records
+
+    def _overridden(self, record: QueueRecord) -> QueueRecord:
+        override = self.overrides.get(record.download_id)
+        if override is not None:
+            override.apply(record)
+        return record
+
+    async def remove_download(
+        self,
+        record: QueueRecord,
+        *,
+        remove_from_client: bool = True,
+        blocklist: bool = False,
+        skip_redownload: bool = False,
+        change_category: bool = False,
+    ) -> None:
+        """DELETE /queue/{id}: the whole download leaves the queue, with the real side effects."""
+        key = record.download_id
+        same = [r for r in await self.queue_records() if r.download_id == key] or [record]
+        item_ids = sorted({r.item_id for r in same if r.item_id is not None})
+        if blocklist:
+            self._add_blocklist(record, item_ids)
+            self._add_history("downloadFailed", key, record.title, item_ids)
+            if not skip_redownload and item_ids:
+                self.start_command(
+                    self.flavor.search_command,
+                    {self.flavor.items_key: item_ids},
+                    trigger="unspecified",
+                )
+        elif not remove_from_client:
+            self._add_history("downloadIgnored", key, record.title, item_ids)
+        if self.qbit is not None:
+            if remove_from_client:
+                await self.qbit.delete([key], delete_files=True)
+            elif change_category and self.qbit.link.post_import_category:
+                await self.qbit.set_category([key], self.qbit.link.post_import_category)
+        for other in same:
+            self.records.pop(other.id, None)
+        self.hidden.add(key)
+        self.removals.append(
+            {
+                "downloadId": key,
+                "queueId": record.id,
+                "removeFromClient": remove_from_client,
+                "blocklist": blocklist,
+                "skipRedownload": skip_redownload,
+                "changeCategory": change_category,
+            }
+        )
+
+    # --- history and blocklist -----------------------------------------------------------
+
+    def _media_fields(self, item_ids: list[int], *, many: bool) -> dict[str, Any]:
+        """movieId / seriesId+episodeId(s) / artistId+albumId(s) for history and blocklist."""
+        first = self.library.item(item_ids[0]) if item_ids else None
+        fields: dict[str, Any] = {}
+        if self.flavor.parent_key:
+            fields[self.flavor.parent_key] = first.parent_id if first else 0
+        if many and self.kind != "radarr":
+            fields[self.flavor.items_key] = list(item_ids)
+        else:
+            fields[self.flavor.item_key] = item_ids[0] if item_ids else 0
+        return fields
+
+    def _add_history(self, event: str, download_id: str, title: str, item_ids: list[int]) -> None:
+        for item_id in item_ids or [0]:
+            entry: dict[str, Any] = {
+                "id": self._next("history"),
+                **self._media_fields([item_id] if item_id else [], many=False),
+                "sourceTitle": title,
+                "quality": quality_of(self.kind),
+                "customFormats": [],
+                "customFormatScore": 0,
+                "qualityCutoffNotMet": False,
+                "date": iso(now()),
+                "downloadId": download_id,
+                "eventType": event,
+                "data": {"downloadClient": "qBittorrent", "protocol": "2"},
+            }
+            if self.kind == "lidarr":
+                entry["trackId"] = 0
+            else:
+                entry["languages"] = [{"id": 1, "name": "English"}]
+            self.history.append(entry)
+
+    def _add_blocklist(self, record: QueueRecord, item_ids: list[int]) -> None:
+        entry: dict[str, Any] = {
+            "id": self._next("blocklist"),
+            **self._media_fields(item_ids, many=True),
+            "sourceTitle": record.title,
+            "quality": quality_of(self.kind),
+            "customFormats": [],
+            "date": iso(now()),
+            "protocol": "torrent",
+            "indexer": record.indexer,
+            "message": "Manually marked as failed",
+        }
+        if self.kind != "lidarr":
+            entry["languages"] = [{"id": 1, "name": "English"}]
+        self.blocklist.append(entry)
+
+    # --- commands ------------------------------------------------------------------------
+
+    def start_command(self, name: str, body: dict[str, Any], *, trigger: str = "manual") -> Command:
+        command = Command(self._next("command"), name, dict(body), trigger=trigger)
+        self.commands[command.id] = command
+        return command
+
+    def fail_commands(
+        self, name: str | None = None, count: int = 1, message: str = "Injected failure"
+    ) -> None:
+        """The next ``count`` commands (named ``name``, or any) end ``failed``."""
+        self.command_failures.append(
+            {"name": (name or "").lower() or None, "count": count, "message": message}
+        )
+
+    def advance(self, at: float | None = None) -> None:
+        """Move every command to the stage its age has reached, running effects on start."""
+        at = time.monotonic() if at is None else at
+        for command in list(self.commands.values()):
+            while (stage := command.stage_due(self.command_step, at)) is not None:
+                if stage == "started":
+                    command.start()
+                    failure = self._take_failure(command.name)
+                    if failure is not None:
+                        command.fail(failure)
+                        break
+                    try:
+                        command.message = self._execute(command)
+                    except ValueError as exc:
+                        command.fail(str(exc))
+                        break
+                else:
+                    command.finish(command.message or "Completed")
+
+    def finish_commands(self) -> None:
+        """Run every pending command to its end now (for in-process tests)."""
+        self.advance(time.monotonic() + 2 * self.command_step + 1)
+
+    def _take_failure(self, name: str) -> str | None:
+        for failure in self.command_failures:
+            if failure["count"] != 0 and failure["name"] in (None, name.lower()):
+                failure["count"] -= 1
+                return str(failure["message"])
+        return None
+
+    def _execute(self, command: Command) -> str:
+        from .effects import execute
+
+        return execute(self, command)
+
+    def render_commands(self) -> list[dict[str, Any]]:
+        return [render_command(c, self.kind) for c in self.commands.values()]
+
+    # --- faults and calls ----------------------------------------------------------------
+
+    def add_fault(
+        self,
+        path: str = "*",
+        *,
+        status: int | None = 500,
+        count: int = 1,
+        delay: float = 0.0,
+        method: str | None = None,
+    ) -> Fault:
+        """Make the next ``count`` matching API requests answer ``status`` (after ``delay`` s).
+
+        ``path`` is an fnmatch pattern on the path below the API root (``queue``,
+        ``queue/*``, ``command``) or on the full path (``/api/v3/*``). ``status`` None only
+        delays. ``count`` -1 keeps the fault until cleared.
+        """
+        if status is not None and not 100 <= status <= 599:
+            raise ValueError(f"status {status} is not an HTTP status")
+        if delay < 0 or count < -1:
+            raise ValueError("delay must be >= 0 and count >= -1")
+        fault = Fault(
+            self._next("fault"), path, method.upper() if method else None, status, delay, count
+        )
+        self.faults.append(fault)
+        return fault
+
+    def take_fault(self, method: str, endpoint: str, full_path: str) -> Fault | None:
+        for fault in self.faults:
+            if fault.matches(method, endpoint, full_path):
+                if fault.count > 0:
+                    fault.count -= 1
+                return fault
+        return None
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
+
+    def record_call(self, call: dict[str, Any]) -> None:
+        if len(self.calls) >= MAX_CALLS:
+            del self.calls[: MAX_CALLS // 10]
+        self.calls.append(call)
+
+    def find_calls(
+        self, path: str | None = None, method: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Recorded API calls, optionally filtered by an fnmatch ``path`` and a ``method``."""
+        return [
+            c
+            for c in self.calls
+            if (method is None or c["method"] == method.upper())
+            and (
+                path is None
+                or fnmatch.fnmatchcase(c["endpoint"], path)
+                or fnmatch.fnmatchcase(c["path"], path)
+            )
+        ]
+
+    # --- overview ------------------------------------------------------------------------
+
+    async def state(self) -> dict[str, Any]:
+        """A JSON summary for tests and the demo: what the Arr did and holds."""
+        self.advance()
+        return {
+            "kind": self.kind,
+            "apiRoot": self.flavor.api_root,
+            "qbittorrent": self.qbit.link.describe() if self.qbit else None,
+            "library": {"parents": len(self.library.parents), "items": len(self.library.items)},
+            "queue": [asdict(r) | {"added": iso(r.added)} for r in self.records.values()],
+            "links": self.links,
+            "hidden": sorted(self.hidden),
+            "searches": self.searches,
+            "imports": self.imports,
+            "removals": self.removals,
+            "blocklist": self.blocklist,
+            "commands": self.render_commands(),
+            "faults": [asdict(f) for f in self.faults],
+            "calls": len(self.calls),
+        }

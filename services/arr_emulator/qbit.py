@@ -1,0 +1,134 @@
+"""The emulator's link to a real qBittorrent, through its WebUI API (v2).
+
+Like a real Arr, the emulator reads only the torrents in its own category and maps their
+state to queue status (contracts/README.md). With ``removeFromClient`` it deletes the
+torrent and its files in qBittorrent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+#: qBittorrent state -> (queue status, message of a warning).
+STATE_MAP: dict[str, tuple[str, str | None]] = {
+    "error": ("warning", "qBittorrent is reporting an error"),
+    "stalledDL": ("warning", "The download is stalled with no connections"),
+    "missingFiles": ("warning", "qBittorrent is reporting missing files"),
+    "metaDL": ("queued", None),
+    "forcedMetaDL": ("queued", None),
+    "pausedDL": ("paused", None),
+    "stoppedDL": ("paused", None),
+    "queuedDL": ("queued", None),
+    "checkingDL": ("queued", None),
+    "checkingUP": ("queued", None),
+    "checkingResumeData": ("queued", None),
+    "uploading": ("completed", None),
+    "stalledUP": ("completed", None),
+    "pausedUP": ("completed", None),
+    "stoppedUP": ("completed", None),
+    "queuedUP": ("completed", None),
+    "forcedUP": ("completed", None),
+    "downloading": ("downloading", None),
+    "forcedDL": ("downloading", None),
+    "moving": ("downloading", None),
+}
+
+
+class QbitError(Exception):
+    """qBittorrent could not be reached or refused a request."""
+
+
+@dataclass(slots=True)
+class QbitLink:
+    """Where the linked qBittorrent is and which category belongs to this Arr."""
+
+    url: str
+    category: str
+    username: str | None = None
+    password: str | None = None
+    post_import_category: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "category": self.category,
+            "username": self.username,
+            "postImportCategory": self.post_import_category,
+        }
+
+
+class QbitClient:
+    """A minimal async qBittorrent WebUI client (one session, logs in on 403)."""
+
+    def __init__(self, link: QbitLink) -> None:
+        self.link = link
+        self._session: aiohttp.ClientSession | None = None
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def torrents(self) -> list[dict[str, Any]]:
+        """Every torrent in this Arr's category."""
+        data = await self._call("GET", "torrents/info", params={"category": self.link.category})
+        return data if isinstance(data, list) else []
+
+    async def delete(self, hashes: list[str], delete_files: bool = True) -> None:
+        await self._call(
+            "POST",
+            "torrents/delete",
+            data={
+                "hashes": "|".join(h.lower() for h in hashes),
+                "deleteFiles": str(delete_files).lower(),
+            },
+        )
+
+    async def set_category(self, hashes: list[str], category: str) -> None:
+        await self._call(
+            "POST",
+            "torrents/setCategory",
+            data={"hashes": "|".join(h.lower() for h in hashes), "category": category},
+        )
+
+    async def _call(self, method: str, endpoint: str, **kwargs: Any) -> Any:
+        for attempt in (1, 2):
+            session = self._get_session()
+            url = f"{self.link.url.rstrip('/')}/api/v2/{endpoint}"
+            try:
+                async with session.request(method, url, **kwargs) as response:
+                    if response.status == 403 and attempt == 1 and self.link.username:
+                        await self._login()
+                        continue
+                    if response.status >= 400:
+                        text = await response.text()
+                        raise QbitError(
+                            f"qBittorrent {endpoint} answered {response.status}: {text}"
+                        )
+                    if "json" in response.headers.get("Content-Type", ""):
+                        return await response.json()
+                    return await response.text()
+            except aiohttp.ClientError as exc:
+                raise QbitError(f"qBittorrent at {self.link.url} is unreachable: {exc}") from exc
+        raise QbitError(f"qBittorrent at {self.link.url} refused the login")
+
+    async def _login(self) -> None:
+        session = self._get_session()
+        async with session.post(
+            f"{self.link.url.rstrip('/')}/api/v2/auth/login",
+            data={"username": self.link.username or "", "password": self.link.password or ""},
+            headers={"Referer": self.link.url},
+        ) as response:
+            if response.status != 200 or (await response.text()).strip() != "Ok.":
+                raise QbitError(f"qBittorrent at {self.link.url} refused the login")
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=15),
+                cookie_jar=aiohttp.CookieJar(unsafe=True),
+            )
+        return self._session
