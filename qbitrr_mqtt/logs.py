@@ -9,8 +9,10 @@ so that no token, password or API key reaches a log line, whatever code logged i
 
 from __future__ import annotations
 
+import faulthandler
 import json
 import logging
+import signal
 import sys
 import time
 from collections.abc import Iterable
@@ -87,3 +89,13 @@ def set_level(level: str) -> None:
             f"unknown log level {level!r}; expected DEBUG, INFO, WARNING, ERROR or CRITICAL"
         )
     logging.getLogger().setLevel(value)
+
+
+def enable_stack_dumps() -> None:
+    """Dump every thread's stack to stderr (the program's log) on SIGUSR1, and on a crash.
+
+    The bridge's watchdog sends SIGUSR1 to a program it is about to restart for hanging, so
+    its log shows where it was stuck. faulthandler writes from the signal handler itself,
+    so this works even when the Python code is blocked (a deadlock, a stuck C call)."""
+    faulthandler.enable()
+    faulthandler.register(signal.SIGUSR1, all_threads=True, chain=False)

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from ..config import Config
-from ..logs import config_secrets, setup_logging
+from ..logs import config_secrets, enable_stack_dumps, setup_logging
 from .app import create_app
 from .security import ensure_token
 
@@ -37,6 +37,7 @@ def run_webui(config: Config) -> int:
     log = setup_logging(
         "webui", config.settings.log_level, config.settings.log_format, config_secrets(config)
     )
+    enable_stack_dumps()  # SIGUSR1 from the watchdog before it restarts a hung WebUI
     try:
         token = ensure_token(config.webui.token, config.settings.data_dir)
         store = open_store(config)
