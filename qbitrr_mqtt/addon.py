@@ -37,7 +37,7 @@ INGRESS_PORT = 6969
 INGRESS_PROXY = "172.30.32.2"
 #: The add-on's persistent directory: database, logs, supervisord socket, API token.
 ADDON_DATA_DIR = Path("/data")
-#: Option name → key of ``settings.policy`` (same names; listed to refuse unknown ones).
+#: The policy options the add-on offers; each sets the key of the same name in settings.policy.
 POLICY_OPTIONS = (
     "stalled_strikes",
     "stalled_delay",
@@ -176,10 +176,7 @@ def _mqtt_section(options: Mapping[str, Any], service: Mapping[str, Any] | None)
     """The broker: the user's own when ``mqtt.host`` is set, else the Supervisor's service."""
     own = options.get("mqtt") or {}
     if isinstance(own, dict) and own.get("host"):
-        section = {k: own[k] for k in ("host", "port", "username", "password") if k in own}
-        if "tls" in own:
-            section["tls"] = own["tls"]
-        return section
+        return {k: own[k] for k in ("host", "port", "username", "password", "tls") if k in own}
     if service is None:
         raise AddonError(
             [
