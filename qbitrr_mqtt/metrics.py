@@ -156,7 +156,7 @@ class StoreCollector(Collector):
 
         with self.store.session(write=False) as s:
             rows = list(
-                s.execute(select(Meta.value).where(col(Meta.key).startswith(SNAPSHOT_PREFIX)))
+                s.execute(select(col(Meta.value)).where(col(Meta.key).startswith(SNAPSHOT_PREFIX)))
             )
         merged: dict[str, Metric] = {}
         for (value,) in rows:
@@ -175,9 +175,9 @@ class StoreCollector(Collector):
         from .store.retention import pruned_action_totals
 
         totals: dict[tuple[str, str, str], int] = dict(pruned_action_totals(self.store))
-        query = select(Action.instance, Action.action, Action.status, func.count()).group_by(
-            Action.instance, Action.action, Action.status
-        )
+        query = select(
+            col(Action.instance), col(Action.action), col(Action.status), func.count()
+        ).group_by(Action.instance, Action.action, Action.status)
         with self.store.session(write=False) as s:
             for instance, action, status, n in s.execute(query):
                 key = (instance, action, status)
@@ -199,9 +199,14 @@ class StoreCollector(Collector):
         from .store.models import Torrent
 
         query = (
-            select(Torrent.instance, Torrent.health, func.count(), func.sum(Torrent.strikes))
+            select(
+                col(Torrent.instance),
+                col(Torrent.health),
+                func.count(),
+                func.sum(col(Torrent.strikes)),
+            )
             .where(col(Torrent.gone_at).is_(None))
-            .group_by(Torrent.instance, Torrent.health)
+            .group_by(col(Torrent.instance), col(Torrent.health))
         )
         with self.store.session(write=False) as s:
             rows = list(s.execute(query))

@@ -136,9 +136,9 @@ def _prune(
 def _count_pruned_actions(s: Any, keys: list[Any]) -> None:
     """Add the actions about to be deleted to the running totals in ``meta``."""
     rows = s.execute(
-        select(Action.instance, Action.action, Action.status, func.count())
+        select(col(Action.instance), col(Action.action), col(Action.status), func.count())
         .where(col(Action.id).in_(keys))
-        .group_by(Action.instance, Action.action, Action.status)
+        .group_by(col(Action.instance), col(Action.action), col(Action.status))
     )
     totals = _read_pruned(s)
     for instance, action, status, n in rows:
