@@ -15,8 +15,9 @@ of ``max_workers`` ffprobe processes, each killed (its whole process group) afte
 
 A file fails when ffprobe cannot read it ("Invalid data found when processing input"), when
 it is a still image or text rather than media, when it has no stream of the expected kind
-(cover art does not count as video), when it plays far shorter than expected
-(``duration < min_duration_ratio * expected_seconds``), or when ffprobe times out. Reasons
+(cover art does not count as video), or when ffprobe times out; and the torrent fails when
+its files together play far shorter than expected (``total < min_duration_ratio *
+expected_seconds``: a CD1/CD2 movie or a season pack counts as a whole). Reasons
 name the file. Files that are not there or not readable from here are skipped (a path
 mapping problem is not the release's fault), as is everything when ffprobe is not
 installed: then ``available`` is False, ``problem`` says so for health, one warning is
@@ -152,8 +153,9 @@ class MediaValidator:
     ) -> None:
         """Start probing ``paths`` for torrent ``hash`` unless already submitted; never blocks.
 
-        ``expected_seconds`` is the runtime the Arr expects of each file (a movie, an
-        episode, a track); None skips the duration check.
+        ``expected_seconds`` is how long the files should play together (the Arr's movie
+        runtime, the episodes' runtimes summed, the album duration: see
+        ``policy.ProbeRequest``); None skips the duration check.
         """
         if kind not in ("video", "audio"):
             raise ValueError(f"kind must be 'video' or 'audio', got {kind!r}")
@@ -219,7 +221,11 @@ class MediaValidator:
             outcomes.append(outcome)
         if any(o is None for o in outcomes):
             return None
-        probed = sum(isinstance(o, ProbeFacts) for o in outcomes)
+        facts = [o for o in outcomes if isinstance(o, ProbeFacts)]
+        short = self._too_short(job, facts)
+        if short is not None:
+            return short
+        probed = len(facts)
         skipped = list(dict.fromkeys(o.reason for o in outcomes if isinstance(o, _Skipped)))
         parts = [f"{probed} media file(s) probed ok"] if probed else []
         return Verdict(True, "; ".join(parts + skipped))
@@ -234,13 +240,26 @@ class MediaValidator:
             return f"{name}: no video stream" + (" (audio only)" if facts.audio else "")
         if job.kind == "audio" and not facts.audio:
             return f"{name}: no audio stream"
-        expected, duration = job.expected, facts.duration
-        if expected and duration is not None and duration < self.min_duration_ratio * expected:
-            return (
-                f"{name}: plays {text.duration(duration)}, "
-                f"far below the expected {text.duration(expected)}"
-            )
         return None
+
+    def _too_short(self, job: _Job, facts: list[ProbeFacts]) -> Verdict | None:
+        """Fails when the files together play far less than ``expected`` (only when every
+        file was probed and has a duration: a partial sum would be unfair)."""
+        expected = job.expected
+        durations = [f.duration for f in facts]
+        if not expected or len(facts) != len(job.paths) or None in durations:
+            return None
+        total = sum(d for d in durations if d is not None)
+        if total >= self.min_duration_ratio * expected:
+            return None
+        names = [os.path.basename(p) for p in job.paths]
+        plays = (
+            f"plays {text.duration(total)}"
+            if len(names) == 1
+            else (f"play {text.duration(total)} together")
+        )
+        reason = f"{text.names(names)}: {plays}, far below the expected {text.duration(expected)}"
+        return Verdict(False, reason, job.paths[0])
 
     # --- probing (pool threads) --------------------------------------------------------
 
@@ -371,10 +390,8 @@ def _error_text(err: bytes, path: str) -> str:
 
 def _outcome(future: Future[ProbeFacts | _Skipped], path: str) -> ProbeFacts | _Skipped | None:
     """A finished probe's outcome, None while it runs; a crash skips (and is logged)."""
-    if future.cancelled():
-        return _Skipped("probe cancelled")
-    if not future.done():
-        return None
+    if future.cancelled() or not future.done():
+        return None  # cancelled: only on forget/close, where nobody asks again
     exc = future.exception()
     if exc is not None:
         log.error("probing %s failed unexpectedly", path, exc_info=exc)

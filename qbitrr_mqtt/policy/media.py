@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from . import text
-from .files import FileKind, classify, verdict_removal
+from .files import INCOMPLETE_SUFFIX, FileKind, classify, verdict_removal
 from .imports import SEEDING_STATES
 from .types import Action, Context, Decision, Rule, TorrentSnapshot
 
@@ -29,10 +29,13 @@ MediaKind = Literal["video", "audio"]
 
 @dataclass(frozen=True, slots=True)
 class ProbeRequest:
-    """What to pass to ``MediaValidator.submit(hash, paths, kind, expected_seconds)``."""
+    """What to pass to ``MediaValidator.submit(hash, paths, kind, expected_seconds)``:
+    ``expected_seconds`` is how long the files should play together (the sum of the queue
+    records' ``runtime``), None when the Arr did not say for every record."""
 
     paths: tuple[str, ...]
     kind: MediaKind
+    expected_seconds: float | None = None
 
 
 def media_kind(ctx: Context) -> MediaKind:
@@ -43,8 +46,9 @@ def media_kind(ctx: Context) -> MediaKind:
 def probe_targets(snap: TorrentSnapshot, ctx: Context) -> tuple[str, ...]:
     """Absolute paths of the wanted media files qBittorrent downloaded (priority > 0).
 
-    Names are joined to ``save_path`` as qBittorrent does; a name that would climb out of
-    the save path (``..``) is left out rather than probed.
+    Names are joined to ``save_path`` as qBittorrent does, without the ``.!qB`` suffix a
+    list fetched mid-download may still carry; a name that would climb out of the save path
+    (``..``) is left out rather than probed.
     """
     if not snap.files:
         return ()
@@ -55,6 +59,8 @@ def probe_targets(snap: TorrentSnapshot, ctx: Context) -> tuple[str, ...]:
         if v.kind is not FileKind.MEDIA or not v.wanted or v.file.priority <= 0:
             continue
         rel = posixpath.normpath(v.file.name.replace("\\", "/"))
+        if rel.lower().endswith(INCOMPLETE_SUFFIX):
+            rel = rel[: -len(INCOMPLETE_SUFFIX)]
         if rel.startswith(("../", "/")) or rel == "..":
             continue
         out.append(posixpath.join(base, rel) if base else rel)
@@ -75,7 +81,15 @@ def probe_request(snap: TorrentSnapshot, ctx: Context) -> ProbeRequest | None:
     if snap.media_verdict is not None or snap.files is None or not _probe_phase(snap, ctx):
         return None
     paths = probe_targets(snap, ctx)
-    return ProbeRequest(paths, media_kind(ctx)) if paths else None
+    return ProbeRequest(paths, media_kind(ctx), expected_runtime(snap)) if paths else None
+
+
+def expected_runtime(snap: TorrentSnapshot) -> float | None:
+    """How long the torrent's media should play in total, per its Arr queue records."""
+    runtimes = [q.runtime for q in snap.queue]
+    if not runtimes or any(r is None or r <= 0 for r in runtimes):
+        return None
+    return float(sum(r for r in runtimes if r is not None))
 
 
 def unplayable_candidate(snap: TorrentSnapshot, ctx: Context) -> Decision | None:

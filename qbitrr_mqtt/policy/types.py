@@ -157,6 +157,9 @@ class QueueItem:
     ``status_messages`` are the ``messages`` of every ``statusMessages`` entry, flattened;
     the entries' titles (file names) are left out on purpose, since a file called
     ``sample.mkv`` must not match the failed-import message "Sample".
+    ``runtime`` is how long the media of this record plays, in seconds, when the Arr says
+    (movie runtime, episode runtime, album duration); media validation compares it with
+    what the files play.
     """
 
     id: int
@@ -166,6 +169,7 @@ class QueueItem:
     tracked_download_state: str = ""
     status_messages: tuple[str, ...] = ()
     error_message: str = ""
+    runtime: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -168,19 +168,34 @@ def test_one_bad_file_fails_the_pack(media: dict[str, Path], validators) -> None
 
 
 @pytest.mark.parametrize(
-    ("expected", "ratio", "ok", "reason"),
+    ("names", "expected", "ratio", "ok", "reason"),
     [
-        (None, 0.5, True, "1 media file(s) probed ok"),
-        (3.0, 0.5, True, "1 media file(s) probed ok"),
-        (3.0, 0.9, False, "movie.mkv: plays 2 s, far below the expected 3 s"),
-        (7200.0, 0.5, False, "movie.mkv: plays 2 s, far below the expected 2 h"),
+        (["movie.mkv"], None, 0.5, True, "1 media file(s) probed ok"),
+        (["movie.mkv"], 3.0, 0.5, True, "1 media file(s) probed ok"),
+        (["movie.mkv"], 3.0, 0.9, False, "movie.mkv: plays 2 s, far below the expected 3 s"),
+        (["movie.mkv"], 7200.0, 0.5, False, "movie.mkv: plays 2 s, far below the expected 2 h"),
+        (["movie.mkv", "movie.mp4"], 5.0, 0.75, True, "2 media file(s) probed ok"),
+        (
+            ["movie.mkv", "movie.mp4"],
+            10.0,
+            0.5,
+            False,
+            "movie.mkv, movie.mp4: play 4 s together, far below the expected 10 s",
+        ),
     ],
 )
 def test_duration_far_below_expectation_fails(
-    media: dict[str, Path], validators, expected: float | None, ratio: float, ok: bool, reason: str
+    media: dict[str, Path],
+    validators,
+    names: list[str],
+    expected: float | None,
+    ratio: float,
+    ok: bool,
+    reason: str,
 ) -> None:
-    verdict = check(validators(min_duration_ratio=ratio), [media["movie.mkv"]], "video", expected)
-    assert (verdict.ok, verdict.reason) == (ok, reason)
+    paths = [media[n] for n in names]
+    verdict = check(validators(min_duration_ratio=ratio), paths, "video", expected)
+    assert verdict == Verdict(ok, reason, None if ok else str(paths[0]))
 
 
 def test_missing_file_is_skipped_not_failed(

@@ -4,7 +4,7 @@ and dangerous / archive-only releases next to it."""
 from __future__ import annotations
 
 import pytest
-from policy_cases import PLAYS, acts, complete, ctx, files, only, snap, torrent
+from policy_cases import PLAYS, acts, complete, ctx, files, only, queue_item, snap, torrent
 
 from qbitrr_mqtt.policy import (
     Action,
@@ -44,6 +44,30 @@ def test_probe_request_for_lidarr_is_audio() -> None:
     assert req == ProbeRequest(
         ("/music/Album/01 - One.flac", "/music/Album/02 - Two.FLAC"), "audio"
     )
+
+
+@pytest.mark.parametrize(
+    ("runtimes", "expected"),
+    [
+        ((None,), None),
+        ((6000.0,), 6000.0),
+        ((1500.0, 1400.0), 2900.0),
+        ((1500.0, None), None),
+        ((), None),
+    ],
+)
+def test_probe_request_expects_the_queue_runtimes_together(
+    runtimes: tuple[float | None, ...], expected: float | None
+) -> None:
+    queue = tuple(queue_item(id=100 + i, media_ids=(i,), runtime=r) for i, r in enumerate(runtimes))
+    req = probe_request(snap(complete(), queue=queue, files=RELEASE, media_verdict=None), ctx())
+    assert req is not None and req.expected_seconds == expected
+
+
+def test_probe_request_drops_the_incomplete_suffix_of_an_early_file_list() -> None:
+    fs = files(f"{MOVIE}.!qB", f"{ROOT}/{ROOT}.nfo")
+    req = probe_request(snap(complete(), files=fs, media_verdict=None), ctx())
+    assert req is not None and req.paths == (f"/downloads/{MOVIE}",)
 
 
 def test_probe_request_leaves_out_skipped_files_and_escaping_names() -> None:
