@@ -216,7 +216,8 @@ def status_rows(
         state = info.statename if info else (rec.state if rec else "UNKNOWN")
         note = ""
         if rec and rec.restart_limit_reached:
-            note = f"restart limit reached: {rec.last_exit or ''}".rstrip(": ")
+            detail = (rec.last_exit or "").replace("restart limit reached: ", "")
+            note = f"restart limit reached: {detail}".rstrip(": ")
         elif info and info.statename in ("EXITED", "FATAL", "BACKOFF"):
             note = info.spawnerr or (rec.last_exit if rec else "") or ""
         rows.append(
