@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -34,6 +35,7 @@ from .qbit import QbitError
 from .queue import QueueRecord, render_record
 
 EMU_KEY = web.AppKey("arr_emulator", ArrEmulator)
+STARTED_KEY = web.AppKey("arr_emulator_started", datetime)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -75,7 +77,7 @@ async def arr_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         "authorized": authorized(request, emu.api_key),
         "at": time.time(),
     }
-    emu.record_call(call)
+    emu.calls.record(call)
     response = await _respond(request, handler, emu, endpoint, call["authorized"])
     call["status"] = response.status
     return response
@@ -84,7 +86,7 @@ async def arr_middleware(request: web.Request, handler: Handler) -> web.StreamRe
 async def _respond(
     request: web.Request, handler: Handler, emu: ArrEmulator, endpoint: str, ok_key: bool
 ) -> web.StreamResponse:
-    fault = emu.take_fault(request.method, endpoint, request.path)
+    fault = emu.faults.take(request.method, endpoint, request.path)
     if fault is not None:
         if fault.delay:
             await asyncio.sleep(fault.delay)
@@ -172,8 +174,6 @@ async def system_status(request: web.Request) -> web.Response:
         }
     )
 
-
-STARTED_KEY = web.AppKey("arr_emulator_started", object)
 
 _QUEUE_INCLUDES = {
     "radarr": ("includeMovie",),

@@ -54,6 +54,5 @@ async def serve(emulator: ArrEmulator, host: str = "127.0.0.1", port: int = 0) -
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
-    bound = sockets[0].getsockname()[1] if sockets else port
+    bound = runner.addresses[0][1] if runner.addresses else port
     return RunningEmulator(emulator, runner, f"http://{host}:{bound}")

@@ -162,7 +162,7 @@ async def add_fault(request: web.Request) -> web.Response:
 
 
 async def list_faults(request: web.Request) -> web.Response:
-    return json_response([asdict(f) for f in _emu(request).faults])
+    return json_response([asdict(f) for f in _emu(request).faults.items])
 
 
 async def clear_faults(request: web.Request) -> web.Response:

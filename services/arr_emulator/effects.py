@@ -91,7 +91,7 @@ def _import(emu: ArrEmulator, command: Command) -> str:
             item.has_file = True
             item.cutoff_unmet = False
     title = records[0].title if records else download_id
-    emu._add_history(emu.flavor.imported_event, download_id, title, sorted(item_ids))
+    emu.journal.add_history(emu.flavor.imported_event, download_id, title, sorted(item_ids))
     for record in records:
         emu.records.pop(record.id, None)
     emu.hidden.add(download_id)

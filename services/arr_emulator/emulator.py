@@ -8,24 +8,22 @@ as the real apps do).
 
 from __future__ import annotations
 
-import fnmatch
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 from .commands import Command, render_command
+from .faults import CallLog, Fault, Faults
 from .flavors import Flavor, flavor_of
-from .library import Item, Library, iso, now
+from .journal import Journal
+from .library import Item, Library, iso
 from .qbit import QbitClient, QbitLink
 from .queue import (
     DownloadOverride,
     QueueRecord,
-    quality_of,
     record_from_torrent,
     validate_record_fields,
 )
-
-MAX_CALLS = 200_000
 
 HISTORY_EVENTS = {
     "radarr": [
@@ -64,23 +62,6 @@ HISTORY_EVENTS = {
 }
 
 
-@dataclass(slots=True)
-class Fault:
-    """The next ``count`` requests matching ``path`` (and ``method``) fail or are delayed."""
-
-    id: int
-    path: str = "*"
-    method: str | None = None
-    status: int | None = 500
-    delay: float = 0.0
-    count: int = 1  # -1: until cleared
-
-    def matches(self, method: str, endpoint: str, full_path: str) -> bool:
-        if self.count == 0 or (self.method and self.method.upper() != method):
-            return False
-        return fnmatch.fnmatchcase(endpoint, self.path) or fnmatch.fnmatchcase(full_path, self.path)
-
-
 class ArrEmulator:
     """One emulated Arr app: library, queue, history, blocklist, commands, faults, calls."""
 
@@ -99,8 +80,8 @@ class ArrEmulator:
         self.command_step = command_step
         self._seed = seed
         self.qbit: QbitClient | None = None
-        self.calls: list[dict[str, Any]] = []
-        self.faults: list[Fault] = []
+        self.calls = CallLog()
+        self.faults = Faults()
         self._clear_state()
         self._apply_seed()
 
@@ -117,15 +98,16 @@ class ArrEmulator:
         self.overrides: dict[str, DownloadOverride] = {}
         #: Downloads removed or imported: their torrents no longer show in the queue.
         self.hidden: set[str] = set()
-        self.history: list[dict[str, Any]] = []
-        self.blocklist: list[dict[str, Any]] = []
+        self.journal = Journal(self.flavor, self.library)
+        self.history = self.journal.history
+        self.blocklist = self.journal.blocklist
         self.commands: dict[int, Command] = {}
         self.searches: list[dict[str, Any]] = []
         self.imports: list[dict[str, Any]] = []
         self.removals: list[dict[str, Any]] = []
         self.command_failures: list[dict[str, Any]] = []
         self._derived_ids: dict[tuple[str, int | None], int] = {}
-        self._ids = {"queue": 1, "history": 1, "blocklist": 1, "command": 1, "fault": 1}
+        self._ids = {"queue": 1, "command": 1}
 
     def _apply_seed(self) -> None:
         if self._seed is not None:
@@ -208,7 +190,9 @@ class ArrEmulator:
             record = QueueRecord(self._next("queue"), download_id, title, item_id, **fields)
             self.records[record.id] = record
             created.append(record)
-        self._add_history("grabbed", download_id, title, [i for i in item_ids if i is not None])
+        self.journal.add_history(
+            "grabbed", download_id, title, [i for i in item_ids if i is not None]
+        )
         return created
 
     def remove_queue_record(self, record_id: int) -> bool:
@@ -225,7 +209,7 @@ class ArrEmulator:
         key = download_hash.upper()
         self.links[key] = list(media_ids)
         self.hidden.discard(key)
-        self._add_history("grabbed", key, title or key, list(media_ids))
+        self.journal.add_history("grabbed", key, title or key, list(media_ids))
 
     def set_download(self, download_hash: str, **fields: Any) -> None:
         """Override status fields of every record of one download (test-added or derived)."""
@@ -262,8 +246,12 @@ class ArrEmulator:
                 key = str(torrent.get("hash", "")).upper()
                 if not key or key in self.hidden:
                     continue
-                for item_id in self.links.get(key) or [None]:
-                    record_id = self._derived_ids.setdefault((key, item_id), self._next("queue"))
+                linked: list[int | None] = list(self.links.get(key, []))
+                item_ids = linked or [None]
+                for item_id in item_ids:
+                    if (key, item_id) not in self._derived_ids:
+                        self._derived_ids[(key, item_id)] = self._next("queue")
+                    record_id = self._derived_ids[(key, item_id)]
                     records.append(
                         self._overridden(record_from_torrent(record_id, torrent, item_id))
                     )
@@ -289,8 +277,8 @@ class ArrEmulator:
         same = [r for r in await self.queue_records() if r.download_id == key] or [record]
         item_ids = sorted({r.item_id for r in same if r.item_id is not None})
         if blocklist:
-            self._add_blocklist(record, item_ids)
-            self._add_history("downloadFailed", key, record.title, item_ids)
+            self.journal.add_blocklist(record, item_ids)
+            self.journal.add_history("downloadFailed", key, record.title, item_ids)
             if not skip_redownload and item_ids:
                 self.start_command(
                     self.flavor.search_command,
@@ -298,7 +286,7 @@ class ArrEmulator:
                     trigger="unspecified",
                 )
         elif not remove_from_client:
-            self._add_history("downloadIgnored", key, record.title, item_ids)
+            self.journal.add_history("downloadIgnored", key, record.title, item_ids)
         if self.qbit is not None:
             if remove_from_client:
                 await self.qbit.delete([key], delete_files=True)
@@ -317,57 +305,6 @@ class ArrEmulator:
                 "changeCategory": change_category,
             }
         )
-
-    # --- history and blocklist -----------------------------------------------------------
-
-    def _media_fields(self, item_ids: list[int], *, many: bool) -> dict[str, Any]:
-        """movieId / seriesId+episodeId(s) / artistId+albumId(s) for history and blocklist."""
-        first = self.library.item(item_ids[0]) if item_ids else None
-        fields: dict[str, Any] = {}
-        if self.flavor.parent_key:
-            fields[self.flavor.parent_key] = first.parent_id if first else 0
-        if many and self.kind != "radarr":
-            fields[self.flavor.items_key] = list(item_ids)
-        else:
-            fields[self.flavor.item_key] = item_ids[0] if item_ids else 0
-        return fields
-
-    def _add_history(self, event: str, download_id: str, title: str, item_ids: list[int]) -> None:
-        for item_id in item_ids or [0]:
-            entry: dict[str, Any] = {
-                "id": self._next("history"),
-                **self._media_fields([item_id] if item_id else [], many=False),
-                "sourceTitle": title,
-                "quality": quality_of(self.kind),
-                "customFormats": [],
-                "customFormatScore": 0,
-                "qualityCutoffNotMet": False,
-                "date": iso(now()),
-                "downloadId": download_id,
-                "eventType": event,
-                "data": {"downloadClient": "qBittorrent", "protocol": "2"},
-            }
-            if self.kind == "lidarr":
-                entry["trackId"] = 0
-            else:
-                entry["languages"] = [{"id": 1, "name": "English"}]
-            self.history.append(entry)
-
-    def _add_blocklist(self, record: QueueRecord, item_ids: list[int]) -> None:
-        entry: dict[str, Any] = {
-            "id": self._next("blocklist"),
-            **self._media_fields(item_ids, many=True),
-            "sourceTitle": record.title,
-            "quality": quality_of(self.kind),
-            "customFormats": [],
-            "date": iso(now()),
-            "protocol": "torrent",
-            "indexer": record.indexer,
-            "message": "Manually marked as failed",
-        }
-        if self.kind != "lidarr":
-            entry["languages"] = [{"id": 1, "name": "English"}]
-        self.blocklist.append(entry)
 
     # --- commands ------------------------------------------------------------------------
 
@@ -439,46 +376,16 @@ class ArrEmulator:
         ``queue/*``, ``command``) or on the full path (``/api/v3/*``). ``status`` None only
         delays. ``count`` -1 keeps the fault until cleared.
         """
-        if status is not None and not 100 <= status <= 599:
-            raise ValueError(f"status {status} is not an HTTP status")
-        if delay < 0 or count < -1:
-            raise ValueError("delay must be >= 0 and count >= -1")
-        fault = Fault(
-            self._next("fault"), path, method.upper() if method else None, status, delay, count
-        )
-        self.faults.append(fault)
-        return fault
-
-    def take_fault(self, method: str, endpoint: str, full_path: str) -> Fault | None:
-        for fault in self.faults:
-            if fault.matches(method, endpoint, full_path):
-                if fault.count > 0:
-                    fault.count -= 1
-                return fault
-        return None
+        return self.faults.add(path, status=status, count=count, delay=delay, method=method)
 
     def clear_faults(self) -> None:
         self.faults.clear()
-
-    def record_call(self, call: dict[str, Any]) -> None:
-        if len(self.calls) >= MAX_CALLS:
-            del self.calls[: MAX_CALLS // 10]
-        self.calls.append(call)
 
     def find_calls(
         self, path: str | None = None, method: str | None = None
     ) -> list[dict[str, Any]]:
         """Recorded API calls, optionally filtered by an fnmatch ``path`` and a ``method``."""
-        return [
-            c
-            for c in self.calls
-            if (method is None or c["method"] == method.upper())
-            and (
-                path is None
-                or fnmatch.fnmatchcase(c["endpoint"], path)
-                or fnmatch.fnmatchcase(c["path"], path)
-            )
-        ]
+        return self.calls.find(path, method)
 
     # --- overview ------------------------------------------------------------------------
 
@@ -498,6 +405,6 @@ class ArrEmulator:
             "removals": self.removals,
             "blocklist": self.blocklist,
             "commands": self.render_commands(),
-            "faults": [asdict(f) for f in self.faults],
+            "faults": [asdict(f) for f in self.faults.items],
             "calls": len(self.calls),
         }

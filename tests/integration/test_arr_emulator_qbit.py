@@ -55,6 +55,9 @@ def test_queue_is_derived_from_the_category_and_removal_deletes_the_torrent(
         records = {r["downloadId"]: r for r in client.queue()}
         assert set(records) == {seeding.hash.upper(), stalled.hash.upper(), unknown.hash.upper()}
         done, stuck = records[seeding.hash.upper()], records[stalled.hash.upper()]
+        assert {r["id"] for r in client.queue()} == {
+            r["id"] for r in records.values()
+        }  # stable ids
         assert (done["status"], done["trackedDownloadState"], done["movieId"]) == (
             "completed",
             "importPending",
