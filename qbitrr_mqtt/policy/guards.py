@@ -28,8 +28,11 @@ REMOVABLE_STATES = frozenset(
     }
 )
 
-#: connection_status values of qBittorrent that stop every strike and removal.
-BAD_CONNECTION = frozenset({"disconnected", "firewalled"})
+#: connection_status values of qBittorrent that stop every strike and removal. Only
+#: "disconnected" (no network at all): "firewalled" just means no incoming connections, the
+#: everyday state of a client behind NAT, which still downloads through outgoing ones; failing
+#: closed on it would leave most home users with a cleaner that never cleans.
+BAD_CONNECTION = frozenset({"disconnected"})
 
 
 def fail_closed_reason(ctx: Context) -> str | None:

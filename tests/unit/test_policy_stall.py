@@ -120,10 +120,9 @@ def test_only_stalled_states_are_struck(state: str, expected: list[str]) -> None
     ("client", "arr"),
     [
         (ClientView(connection_status="disconnected"), ArrView()),
-        (ClientView(connection_status="firewalled"), ArrView()),
         (ClientView(), ArrView(reachable=False)),
     ],
-    ids=["disconnected", "firewalled", "arr-down"],
+    ids=["disconnected", "arr-down"],
 )
 def test_fail_closed_counts_no_strike_and_removes_nothing(client: ClientView, arr: ArrView) -> None:
     h = {"strikes": 5, "last_strike_at": NOW - 60, "last_progress_at": NOW - DAY}
@@ -271,3 +270,15 @@ def test_progress_reset_explains_amount() -> None:
     d = only(decide_torrent(snap(stalled(), **h), ctx()), Action.RESET_STRIKES)
     assert d.rule is Rule.PROGRESS and d.strikes == 0
     assert d.reason == "real progress: 3.0 MiB since the last strike, 2 strike(s) cleared"
+
+
+def test_a_firewalled_client_is_still_cleaned() -> None:
+    """Behind NAT qBittorrent says "firewalled" all day and still downloads: not a reason
+    to stop striking a dead torrent."""
+    h = {"strikes": 5, "last_strike_at": NOW - 60, "last_progress_at": NOW - DAY}
+    firewalled = ctx(client=ClientView(connection_status="firewalled"))
+    normal = ctx()
+    assert acts(decide_torrent(snap(stalled(), **h), firewalled)) == acts(
+        decide_torrent(snap(stalled(), **h), normal)
+    )
+    assert any(a.startswith("remove") for a in acts(decide_torrent(snap(stalled(), **h), normal)))
