@@ -34,6 +34,7 @@ from ..policy import (
     WantedItem,
     decide_cycle,
     plan_searches,
+    probe_request,
 )
 from . import views
 from .backoff import Backoff
@@ -46,6 +47,8 @@ log = logging.getLogger("qbitrr.manager")
 INBOX_POLL = 0.5
 #: Speed samples kept per torrent for the slow rule (oldest dropped).
 MAX_SAMPLES = 64
+#: Seconds between two saves of this process's metrics snapshot to the store.
+METRICS_SAVE_INTERVAL = 30.0
 
 
 class Manager:
@@ -61,6 +64,8 @@ class Manager:
         publisher: Any | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        metrics: Any | None = None,
+        mqtt_stats: Callable[[], Any] | None = None,
     ) -> None:
         self.config = config
         self.name = name
@@ -96,6 +101,11 @@ class Manager:
         self._torrents: dict[str, dict[str, Any]] = {}
         self.qbit_ok = False
         self.arr_ok = False
+        self.metrics = metrics
+        self.mqtt_stats = mqtt_stats
+        self._metrics_saved_at = 0.0
+        self._mqtt_counted = (0, 0)
+        self.media: Any | None = None  # MediaValidator, made when validate_media is on
 
     @property
     def instance(self) -> ArrInstance:
@@ -121,6 +131,8 @@ class Manager:
                 delay = self.cycle()
                 self.next_cycle_at = self.clock() + delay
             self._wait_until(self.next_cycle_at)
+        if self.media is not None:
+            self.media.close()
         log.info("manager %s stopped", self.name)
         return 0
 
@@ -181,14 +193,15 @@ class Manager:
             self._reconcile(torrents)
         rows = self.store.get_torrents(self.name)
         now = self.clock()
+        ctx = self._context(maindata.server_state, now)
         snapshots = []
         for h, t in torrents.items():
             try:
                 snapshots.append(self._snapshot(h, t, rows.get(h), now))
             except Exception:  # one odd torrent never blocks the others
                 log.exception("skipping torrent %s this cycle", t.get("name", h))
-        self._record_torrents(snapshots, rows, now)
-        ctx = self._context(maindata.server_state, now)
+        snapshots = self._with_media_verdicts(snapshots, ctx)
+        self._record_torrents(snapshots, rows, now, queue_read=queue_records is not None)
         result = decide_cycle(snapshots, ctx)
         if result.blocked and self.cycles % 10 == 0:
             log.warning("no removals this cycle: %s", result.blocked)
@@ -196,6 +209,7 @@ class Manager:
             if self.stopping and decision.executes:
                 break  # SIGTERM: finish the current action only
             self._apply(decision, now)
+        self._clean_imported_folders(snapshots, ctx)
         self._search_missing(ctx)
         self._follow_searches()
         self.cycles += 1
@@ -203,6 +217,7 @@ class Manager:
         self.last_duration = self.last_cycle_at - started
         self._publish_state()
         self._publish_torrents(snapshots)
+        self._record_metrics()
         return (
             interval
             if self.arr_backoff.healthy
@@ -287,6 +302,71 @@ class Manager:
             dry_run=self.dry_run,
         )
 
+    # --- media validation and folder cleanup (issue 10) -----------------------------------
+
+    def _with_media_verdicts(
+        self, snapshots: list[TorrentSnapshot], ctx: Context
+    ) -> list[TorrentSnapshot]:
+        """Hand finished torrents' media files to ffprobe (in the background) and attach the
+        verdicts known so far; the policy holds the import until a verdict passes."""
+        if not self.instance.policy.validate_media:
+            return snapshots
+        if self.media is None:
+            from ..media import MediaValidator
+
+            self.media = MediaValidator(max_workers=2, timeout=self.instance.policy.ffprobe_timeout)
+        out = []
+        for snap in snapshots:
+            h = snap.torrent.hash
+            request = probe_request(snap, ctx)
+            if request is not None:
+                self.media.submit(h, request.paths, request.kind, request.expected_seconds)
+            verdict = self.media.result(h)
+            out.append(replace(snap, media_verdict=verdict) if verdict is not None else snap)
+        self.media.retain(s.torrent.hash for s in snapshots)
+        return out
+
+    def problems(self) -> tuple[str, ...]:
+        """Lasting conditions to show in health (API, MQTT state, the HA problem sensor)."""
+        found = []
+        if self.media is not None and self.media.problem:
+            found.append(self.media.problem)
+        return tuple(found)
+
+    def _clean_imported_folders(self, snapshots: list[TorrentSnapshot], ctx: Context) -> None:
+        """auto_delete: once per imported torrent, delete the extras qBittorrent no longer
+        seeds (never media, never outside the torrent's folder); journaled as ``cleanup``."""
+        if not self.instance.policy.auto_delete:
+            return
+        from ..media import cleanup_due, execute_cleanup
+        from ..media.cleanup import plan_for_torrent
+
+        for snap in snapshots:
+            if not cleanup_due(snap, ctx):
+                continue
+            t = snap.torrent
+            row = self.store.record_intent(
+                instance=self.name,
+                hash=t.hash,
+                name=t.name,
+                action="cleanup",
+                reason="imported: removing the extras left in its folder (auto_delete)",
+                dry_run=self.dry_run,
+                key=f"{self.name}:cleanup:{t.hash}",
+            )
+            if row.status != "intent":
+                continue  # cleaned before
+            try:
+                result = execute_cleanup(plan_for_torrent(snap, ctx), dry_run=self.dry_run)
+            except OSError as exc:
+                self._on_action(self.store.mark_failed(row.id, str(exc)), None)
+                continue
+            note = f"{len(result.deleted)} file(s) deleted"
+            if result.skipped:
+                note += f", {len(result.skipped)} skipped ({result.skipped[0][1]})"
+            log.info("cleanup of %s: %s", t.name, note)
+            self._on_action(self.store.mark_done(row.id), None)
+
     # --- acting ------------------------------------------------------------------------
 
     def _apply(self, d: Decision, now: float) -> None:
@@ -297,6 +377,8 @@ class Manager:
                 self.name, d.hash, d.reason, at=at, downloaded=int(t.get("downloaded", 0) or 0)
             )
             self._notes[d.hash or ""] = d.reason
+            if self.metrics is not None:
+                self.metrics.strike(d.rule.value if d.rule is not None else "other")
             return
         if d.action is Action.RESET_STRIKES:
             self.store.reset_strikes(self.name, d.hash)
@@ -314,7 +396,9 @@ class Manager:
         elif d.action is Action.RECHECK:
             row = self.store.get_torrent(self.name, d.hash)
             extra["last_recheck_at"] = at
-            extra["rechecks"] = (getattr(row, "rechecks", 0) or 0) + 1
+            extra["rechecks"] = (row.rechecks if row is not None else 0) + 1
+            if self.media is not None:
+                self.media.forget(d.hash)  # the data may change: probe again
         elif d.action is Action.REMOVE and not d.delete_from_client:
             extra["kept_for_hnr"] = True
         if extra:
@@ -346,7 +430,11 @@ class Manager:
     # --- recording -----------------------------------------------------------------------
 
     def _record_torrents(
-        self, snapshots: list[TorrentSnapshot], rows: dict[str, Any], now: float
+        self,
+        snapshots: list[TorrentSnapshot],
+        rows: dict[str, Any],
+        now: float,
+        queue_read: bool = False,
     ) -> None:
         """Write what changed since the last cycle (an idle cycle writes nothing)."""
         at = datetime.fromtimestamp(now, UTC)
@@ -367,11 +455,16 @@ class Manager:
                 "protected": self.instance.policy.protect_tag in t.tags,
                 "private": t.private,
                 "tracker": t.tracker or None,
-                "arr_queue_id": snap.queue_ids[0] if snap.queue_ids else None,
             }
+            if queue_read:  # an unread queue says nothing about the record
+                data["arr_queue_id"] = snap.queue_ids[0] if snap.queue_ids else None
             if media_id is not None:
                 data["media_id"] = media_id
             row = rows.get(t.hash)
+            if row is not None and row.imported:
+                data["imported"] = True
+            elif queue_read and _left_the_queue(snap, row):
+                data["imported"] = True  # the Arr took it: its queue record is gone
             prev_downloaded = row.downloaded if row is not None else None
             if prev_downloaded is None or t.downloaded > prev_downloaded:
                 data["last_activity"] = at
@@ -457,6 +550,30 @@ class Manager:
             if status in ("completed", "failed", "aborted", "cancelled", "orphaned"):
                 self.store.finish_search(row.id, status=status)
 
+    # --- metrics -------------------------------------------------------------------------
+
+    def _record_metrics(self) -> None:
+        """Count the cycle; every METRICS_SAVE_INTERVAL save the snapshot ``/metrics`` reads."""
+        if self.metrics is None:
+            return
+        self.metrics.cycle(self.last_duration or 0.0)
+        now = self.clock()
+        if now - self._metrics_saved_at < METRICS_SAVE_INTERVAL:
+            return
+        if self.mqtt_stats is not None:
+            stats = self.mqtt_stats()
+            sent, reconnects = self._mqtt_counted
+            if stats.messages_sent > sent:
+                self.metrics.mqtt_message("sent", stats.messages_sent - sent)
+            for _ in range(max(0, stats.reconnects - reconnects)):
+                self.metrics.mqtt_reconnect()
+            self._mqtt_counted = (stats.messages_sent, stats.reconnects)
+        try:
+            self.metrics.save(self.store)
+        except Exception:  # noqa: BLE001 - metrics never stop the loop
+            log.warning("could not save metrics", exc_info=True)
+        self._metrics_saved_at = now
+
     # --- publishing ----------------------------------------------------------------------
 
     def counts(self) -> dict[str, int]:
@@ -493,6 +610,7 @@ class Manager:
                 qbit_connected=self.qbit_ok,
                 arr_connected=self.arr_ok,
                 error=error,
+                problems=self.problems(),
             )
 
     def _publish_torrents(self, snapshots: list[TorrentSnapshot]) -> None:
@@ -518,6 +636,14 @@ class Manager:
                     "note": self._notes.get(t.hash),
                 },
             )
+
+
+def _left_the_queue(snap: TorrentSnapshot, row: Any) -> bool:
+    """A finished torrent the Arr had queued (or was asked to import) and no longer lists:
+    imported. The Arr drops a record only once the import is done."""
+    if row is None or snap.queue or not snap.torrent.complete:
+        return False
+    return row.arr_queue_id is not None or row.import_sent_at is not None
 
 
 def _stable(data: dict[str, Any]) -> dict[str, Any]:

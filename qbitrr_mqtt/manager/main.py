@@ -49,7 +49,18 @@ def run_manager(config: Config, name: str) -> int:
     )
     arr = ArrClient(instance)
     conn, publisher = _mqtt(config, name, store)
-    manager = Manager(config, name, store, qbit, arr, publisher=publisher)
+    from ..metrics import ProcessMetrics
+
+    manager = Manager(
+        config,
+        name,
+        store,
+        qbit,
+        arr,
+        publisher=publisher,
+        metrics=ProcessMetrics(instance.program, name),
+        mqtt_stats=conn.stats if conn is not None else None,
+    )
 
     def on_term(signum: int, _frame: Any) -> None:
         log.info(

@@ -169,6 +169,15 @@ class DiscoveryBuilder:
             value_template="{{ 'ON' if value_json.restart_limit_reached else 'OFF' }}",
             device_class="problem",
         )
+        cmps["problem"] = BinarySensor(
+            **common("problem", "binary_sensor", "Problem"),
+            state_topic=state,
+            value_template="{{ 'ON' if value_json.error or value_json.problems else 'OFF' }}",
+            device_class="problem",
+            json_attributes_topic=state,
+            json_attributes_template="{{ {'error': value_json.error, 'problems': value_json.problems} | tojson }}",
+            entity_category="diagnostic",
+        )
         cmps["qbit_connected"] = BinarySensor(
             **common("qbit_connected", "binary_sensor", "qBittorrent connected"),
             state_topic=state,

@@ -101,6 +101,8 @@ class StatePayload:
     qbit_connected: bool = False
     arr_connected: bool = False
     error: str | None = None
+    #: Lasting conditions the user should fix (e.g. "ffprobe not installed"), said once.
+    problems: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         counts = {key: 0 for key in COUNT_KEYS}
@@ -116,6 +118,7 @@ class StatePayload:
             "qbit_connected": self.qbit_connected,
             "arr_connected": self.arr_connected,
             "error": self.error,
+            "problems": list(self.problems),
         }
 
 
