@@ -17,7 +17,8 @@ from .faults import CallLog, Fault, Faults
 from .flavors import Flavor, flavor_of
 from .journal import Journal
 from .library import Item, Library, iso
-from .qbit import QbitClient, QbitLink
+from .parsing import match_items
+from .qbit import QbitClient, QbitError, QbitLink
 from .queue import (
     DownloadOverride,
     QueueRecord,
@@ -80,6 +81,7 @@ class ArrEmulator:
         self.command_step = command_step
         self._seed = seed
         self.qbit: QbitClient | None = None
+        self.qbit_error: str | None = None
         self.calls = CallLog()
         self.faults = Faults()
         self._clear_state()
@@ -242,10 +244,20 @@ class ArrEmulator:
         """Every queue record now: test-added ones, then those derived from qBittorrent."""
         records = [self._overridden(r) for r in self.records.values()]
         if self.qbit is not None:
-            for torrent in await self.qbit.torrents():
+            try:
+                torrents = await self.qbit.torrents()
+                self.qbit_error = None
+            except QbitError as exc:  # the real Arr keeps answering; the client's items vanish
+                self.qbit_error = str(exc)
+                torrents = []
+            for torrent in torrents:
                 key = str(torrent.get("hash", "")).upper()
                 if not key or key in self.hidden:
                     continue
+                if key not in self.links and (
+                    parsed := match_items(self.library, str(torrent.get("name", "")))
+                ):
+                    self.links[key] = parsed  # tracked from now on, as the real Arr does
                 linked: list[int | None] = list(self.links.get(key, []))
                 item_ids = linked or [None]
                 for item_id in item_ids:
@@ -396,6 +408,7 @@ class ArrEmulator:
             "kind": self.kind,
             "apiRoot": self.flavor.api_root,
             "qbittorrent": self.qbit.link.describe() if self.qbit else None,
+            "qbittorrentError": self.qbit_error,
             "library": {"parents": len(self.library.parents), "items": len(self.library.items)},
             "queue": [asdict(r) | {"added": iso(r.added)} for r in self.records.values()],
             "links": self.links,

@@ -47,13 +47,19 @@ def test_queue_is_derived_from_the_category_and_removal_deletes_the_torrent(
     stalled = add_stalled(qbit, f"Movie.Two.{category}", 64 * 1024, category=category)
     add_seeding(qbit, f"Someone.Else.{category}", 16 * 1024, category=f"{category}-other")
     unknown = add_seeding(qbit, f"Unmatched.{category}", 16 * 1024, category=category)
+    parsed = add_seeding(qbit, "Parsed.Movie.2021.1080p.BluRay", 16 * 1024, category=category)
     movies = radarr.generate(2)
+    [parsed_movie] = radarr.add_library({"movies": [{"title": "Parsed Movie", "year": 2021}]})[
+        "movies"
+    ]
     radarr.link(seeding.hash, movies[:1])
     radarr.link(stalled.hash, movies[1:])
     client = client_for(radarr)
     try:
         records = {r["downloadId"]: r for r in client.queue()}
-        assert set(records) == {seeding.hash.upper(), stalled.hash.upper(), unknown.hash.upper()}
+        hashes = {seeding.hash, stalled.hash, unknown.hash, parsed.hash}
+        assert set(records) == {h.upper() for h in hashes}
+        assert records[parsed.hash.upper()]["movieId"] == parsed_movie  # matched by its name
         done, stuck = records[seeding.hash.upper()], records[stalled.hash.upper()]
         assert {r["id"] for r in client.queue()} == {
             r["id"] for r in records.values()
@@ -90,6 +96,9 @@ def test_queue_is_derived_from_the_category_and_removal_deletes_the_torrent(
 
         client.remove_queue_item(done["id"], remove_from_client=False, blocklist=False)
         assert info(qbt, seeding.hash) is not None  # kept in the client, gone from the queue
+        command = client.import_scan(f"/downloads/{parsed.name}", parsed.hash)
+        wait_for(lambda: client.get_command(command["id"])["status"] == "completed", "the import")
+        assert client.request(f"movie/{parsed_movie}")["hasFile"] is True
         assert [r["downloadId"] for r in client.queue()] == [unknown.hash.upper()]
     finally:
         client.close()
