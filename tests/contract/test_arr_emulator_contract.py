@@ -108,6 +108,7 @@ async def populate(checked: Checked, emu: ArrEmulator) -> dict[str, Any]:
                     {"title": "Release.Name.mkv", "messages": ["Not a Custom Format upgrade"]}
                 ],
                 output_path=f"/downloads/{flavor.kind}/release-{n}",
+                error_message="qBittorrent is reporting an error",
             )
         if state == "downloading":
             spec.update(eta_seconds=90_061)
