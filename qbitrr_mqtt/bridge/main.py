@@ -19,7 +19,8 @@ Managers publish their own availability, state, torrents and events; the bridge 
 relay them. After every (re)connect the bridge clears stale devices and publishes discovery
 and every retained topic again, so a broker restarted without persistence is whole again.
 SIGHUP (or a change of the config file's mtime) reloads the config: discovery, ``bridge/info``
-and the router follow it. SIGTERM/SIGINT: ``stopped`` is published, exit 0. A broker that is
+and the router follow it, and supervisord gets the added / removed manager programs
+(``programs.py``) while the others keep running. SIGTERM/SIGINT: ``stopped`` is published, exit 0. A broker that is
 down never stops the bridge: the connection reconnects with backoff.
 """
 
@@ -100,6 +101,7 @@ class Bridge:
         self.config = config
         self.conn = conn
         self.store = store
+        self.supervisor = supervisor
         self.poll_interval = poll_interval
         self.clock = clock
         self.started_at = clock()
@@ -273,6 +275,10 @@ class Bridge:
         if self.conn.connected:
             self.after_connect()
         self.publish_info()
+        if self.supervisor is not None:
+            from .programs import sync_programs
+
+            sync_programs(old, new, self.supervisor)
 
 
 def _open_store(config: Config) -> Any:

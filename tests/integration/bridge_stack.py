@@ -29,6 +29,7 @@ from qbitrr_mqtt.config import Config, load_config
 from qbitrr_mqtt.store import Store
 from qbitrr_mqtt.supervisor.rpc import ProcessInfo, SupervisorClient, SupervisorError
 from qbitrr_mqtt.supervisor.run import prepare
+from services.runners import free_port
 
 BIN = Path(sys.executable).parent
 
@@ -86,12 +87,18 @@ class Stack:
         self.config_path = root / "config.yaml"
         self.proc: subprocess.Popen[bytes] | None = None
         self.arr: dict[str, dict[str, Any]] = {}
-        self.settings: dict[str, Any] = {"data_dir": str(root / "data"), "restart_delay": 1}
+        self.settings: dict[str, Any] = {
+            "data_dir": str(root / "data"),
+            "restart_delay": 1,
+            "dry_run": True,  # a real manager started by a test must never act on anything
+        }
+        # Nothing listens here: a real manager (added on reload) never reaches a real service.
+        self.nowhere = f"http://127.0.0.1:{free_port()}"
 
     def instance(self, name: str, mode: str = "run", **supervisor: Any) -> None:
         self.arr[name] = {
             "type": "radarr",
-            "url": "http://127.0.0.1:7878",
+            "url": self.nowhere,
             "api_key": "k" * 32,
             "category": name,
             "supervisor": {"startsecs": 1, "stopwaitsecs": 5, **supervisor},
@@ -116,7 +123,7 @@ class Stack:
     def write_config(self) -> Config:
         doc = {
             "settings": self.settings,
-            "qbittorrent": {"default": {"url": "http://127.0.0.1:8080"}},
+            "qbittorrent": {"default": {"url": self.nowhere}},
             "mqtt": self.mqtt(),
             "arr": self.arr,
         }

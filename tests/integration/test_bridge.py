@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bridge_stack import Stack, make_stack
+from bridge_stack import Stack, make_stack, wait_for
 
 from qbitrr_mqtt import __version__
 from qbitrr_mqtt.mqtt.testing import MqttProbe, Seen
@@ -212,7 +212,7 @@ def test_broker_restart_reload_and_clean_stop(stack: Stack) -> None:
     with probe(stack) as watch:
         stack.start()
         watch.wait_for(t.discovery(t.node_id("b")), timeout=90)
-        bridge_pid = stack.pid("bridge")
+        bridge_pid, a = stack.pid("bridge"), stack.pid("manager-a")
 
         # A broker without persistence forgets every retained message: the bridge reconnects
         # and publishes state, discovery and process topics again.
@@ -235,6 +235,16 @@ def test_broker_restart_reload_and_clean_stop(stack: Stack) -> None:
         watch.wait_for(t.process("b"), lambda m: m.payload == b"", 90, start)
         info = watch.wait_for(t.bridge_info, lambda m: "c" in body(m)["instances"], 90, start)
         assert sorted(body(info)["instances"]) == ["a", "c"]
+        # supervisord follows: manager-c added (the real manager: no stand-in was given for
+        # it), manager-b removed, manager-a untouched.
+        wait_for(
+            lambda: (
+                {p.name for p in stack.client.status()} & {"manager-b", "manager-c"}
+                == {"manager-c"}
+            ),
+            "programs updated",
+        )
+        assert stack.pid("manager-a") == a and stack.pid("bridge") == bridge_pid
         # The new instance is accepted by the router at once (validation uses the new config).
         answer = request(watch, stack, "stop", '{"instance": "c", "transaction": "s1"}', "s1")
         assert "unknown instance" not in (answer["error"] or "")
