@@ -1,0 +1,320 @@
+"""qBittorrent client over qbittorrent-api: one HTTP session, incremental ``sync/maindata``.
+
+This is the only module that imports qbittorrent-api. Every failure to reach or log in to
+qBittorrent is raised as :class:`QbitUnavailable` (the manager backs off and retries);
+a request qBittorrent refuses (unknown hash, bad priority, no metadata yet) is raised as
+:class:`QbitError`. A 403 on an expired login is retried once after a new login
+(qbittorrent-api does that; a second refusal is a :class:`QbitUnavailable`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import qbittorrentapi
+import requests
+
+FILE_PRIORITIES = (0, 1, 6, 7)  # do not download, normal, high, maximal
+STOP_START_API = (2, 11)  # Web API version where pause/resume became stop/start (qBit 5.0)
+
+
+class QbitUnavailable(Exception):
+    """qBittorrent cannot be reached or refuses our login; the message names url and reason."""
+
+
+class QbitError(Exception):
+    """qBittorrent answered but refused the request (unknown torrent, bad argument, ...)."""
+
+
+@dataclass
+class MainData:
+    """The merged state after a ``sync/maindata`` call.
+
+    ``torrents`` maps hash to the full torrent dict (``hash`` included), ``server_state`` is
+    the merged transfer info, ``rid`` the response id to send next, ``full`` whether this
+    answer was a full update, ``changed`` the hashes this answer added or updated and
+    ``removed`` the hashes it reported gone.
+    """
+
+    torrents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    server_state: dict[str, Any] = field(default_factory=dict)
+    categories: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+    rid: int = 0
+    full: bool = True
+    changed: set[str] = field(default_factory=set)
+    removed: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class ClientStats:
+    """HTTP requests made and response body bytes received so far (for the benchmark)."""
+
+    requests: int = 0
+    bytes_received: int = 0
+
+
+def merge_maindata(state: MainData, update: dict[str, Any]) -> MainData:
+    """Apply one ``sync/maindata`` answer to ``state`` and return the new state.
+
+    A ``full_update`` replaces everything; otherwise only the fields present are merged and
+    ``torrents_removed`` / ``categories_removed`` / ``tags_removed`` drop entries.
+    """
+    full = bool(update.get("full_update"))
+    base = MainData() if full else state
+    torrents = dict(base.torrents)
+    changed: set[str] = set()
+    for h, fields in (update.get("torrents") or {}).items():
+        h = h.lower()
+        torrents[h] = {**torrents.get(h, {}), **fields, "hash": h}
+        changed.add(h)
+    removed = {h.lower() for h in update.get("torrents_removed") or ()}
+    for h in removed:
+        torrents.pop(h, None)
+    categories = {**base.categories, **(update.get("categories") or {})}
+    for name in update.get("categories_removed") or ():
+        categories.pop(name, None)
+    tags = [t for t in base.tags if t not in set(update.get("tags_removed") or ())]
+    tags += [t for t in update.get("tags") or () if t not in tags]
+    return MainData(
+        torrents=torrents,
+        server_state={**base.server_state, **(update.get("server_state") or {})},
+        categories=categories,
+        tags=tags,
+        rid=int(update.get("rid", state.rid)),
+        full=full,
+        changed=changed,
+        removed=removed,
+    )
+
+
+class QbitClient:
+    """One qBittorrent WebUI, one HTTP session (cookie login, keep-alive)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        verify_tls: bool = True,
+        timeout: float = 10,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self._requests = 0
+        self._bytes = 0
+        self._state = MainData()
+        self._web_api: tuple[int, ...] | None = None
+        self._api = qbittorrentapi.Client(
+            host=self.url,
+            username=username,
+            password=password,
+            VERIFY_WEBUI_CERTIFICATE=verify_tls,
+            FORCE_SCHEME_FROM_HOST="://" in self.url,
+            REQUESTS_ARGS={"timeout": timeout, "hooks": {"response": [self._count]}},
+            DISABLE_LOGGING_DEBUG_OUTPUT=True,
+        )
+
+    # --- plumbing ----------------------------------------------------------------------
+
+    def _count(self, response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
+        self._requests += 1
+        self._bytes += len(response.content or b"")
+
+    @property
+    def stats(self) -> ClientStats:
+        """Requests made and body bytes received since this client was created."""
+        return ClientStats(self._requests, self._bytes)
+
+    @contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        """Translate qbittorrent-api exceptions into QbitUnavailable / QbitError."""
+        try:
+            yield
+        except qbittorrentapi.LoginFailed:
+            raise QbitUnavailable(
+                f"qBittorrent at {self.url}: login failed: check the qbittorrent username/password in the config"
+            ) from None
+        except (qbittorrentapi.HTTP401Error, qbittorrentapi.HTTP403Error):
+            raise QbitUnavailable(
+                f"qBittorrent at {self.url}: access refused (not logged in, or this IP is banned after failed logins)"
+            ) from None
+        except qbittorrentapi.HTTP5XXError as exc:
+            raise QbitUnavailable(f"qBittorrent at {self.url}: server error {exc}") from None
+        except qbittorrentapi.HTTP4XXError as exc:
+            code = getattr(exc, "http_status_code", "4xx")
+            raise QbitError(f"qBittorrent refused {what} ({code}): {exc or 'no detail'}") from None
+        except qbittorrentapi.APIConnectionError as exc:
+            raise QbitUnavailable(f"qBittorrent at {self.url}: {_reason(exc)}") from None
+        except qbittorrentapi.APIError as exc:
+            raise QbitError(f"{what}: unexpected answer from qBittorrent: {exc}") from None
+
+    def _web_api_version(self) -> tuple[int, ...]:
+        if self._web_api is None:
+            with self._errors("webapiVersion"):
+                text = self._api.app_web_api_version()
+            self._web_api = tuple(int(p) for p in str(text).split(".") if p.isdigit())
+        return self._web_api
+
+    # --- reading -----------------------------------------------------------------------
+
+    def sync(self) -> MainData:
+        """Fetch changes since the last call (``rid``) and return the merged state."""
+        with self._errors("sync/maindata"):
+            update = dict(self._api.sync_maindata(rid=self._state.rid))
+        self._state = merge_maindata(self._state, update)
+        return self._state
+
+    def torrents_in(self, category: str) -> dict[str, dict[str, Any]]:
+        """The torrents in ``category`` (one ``torrents/info`` call), keyed by hash."""
+        with self._errors("torrents/info"):
+            rows = self._api.torrents_info(category=category)
+        return {str(t["hash"]).lower(): {**t, "hash": str(t["hash"]).lower()} for t in rows}
+
+    def files(self, torrent_hash: str) -> list[dict[str, Any]]:
+        """The files of a torrent, each with its ``index`` (the id for file priorities)."""
+        with self._errors("torrents/files"):
+            rows = self._api.torrents_files(torrent_hash=_one(torrent_hash))
+        return [{"index": i, **dict(f)} for i, f in enumerate(rows)]
+
+    def properties(self, torrent_hash: str) -> dict[str, Any]:
+        """``torrents/properties`` of one torrent."""
+        with self._errors("torrents/properties"):
+            return dict(self._api.torrents_properties(torrent_hash=_one(torrent_hash)))
+
+    def trackers(self, torrent_hash: str) -> list[dict[str, Any]]:
+        """The trackers of one torrent (DHT/PeX/LSD pseudo-trackers included)."""
+        with self._errors("torrents/trackers"):
+            return [dict(t) for t in self._api.torrents_trackers(torrent_hash=_one(torrent_hash))]
+
+    def version(self) -> str:
+        """The qBittorrent version, e.g. ``v4.5.2``."""
+        with self._errors("app/version"):
+            return str(self._api.app_version())
+
+    # --- acting ------------------------------------------------------------------------
+
+    def delete(self, hashes: Iterable[str], delete_files: bool) -> None:
+        """Remove torrents, with their data when ``delete_files``."""
+        with self._errors("torrents/delete"):
+            self._api.torrents_delete(delete_files=delete_files, torrent_hashes=_many(hashes))
+
+    def recheck(self, hashes: Iterable[str]) -> None:
+        """Re-verify the data of torrents."""
+        with self._errors("torrents/recheck"):
+            self._api.torrents_recheck(torrent_hashes=_many(hashes))
+
+    def pause(self, hashes: Iterable[str]) -> None:
+        """Pause (qBittorrent 5: stop) torrents."""
+        self._pause_or_resume(hashes, "stop" if self._new_verbs() else "pause")
+
+    def resume(self, hashes: Iterable[str]) -> None:
+        """Resume (qBittorrent 5: start) torrents."""
+        self._pause_or_resume(hashes, "start" if self._new_verbs() else "resume")
+
+    def _new_verbs(self) -> bool:
+        return self._web_api_version() >= STOP_START_API
+
+    def _pause_or_resume(self, hashes: Iterable[str], verb: str) -> None:
+        # qbittorrent-api asks the version before every pause/resume: we ask once.
+        with self._errors(f"torrents/{verb}"):
+            self._api._post(_name="torrents", _method=verb, data={"hashes": _many(hashes)})
+
+    def add_tags(self, hashes: Iterable[str], tags: Iterable[str]) -> None:
+        """Add tags to torrents (qBittorrent creates unknown tags)."""
+        with self._errors("torrents/addTags"):
+            self._api.torrents_add_tags(tags=_tags(tags), torrent_hashes=_many(hashes))
+
+    def remove_tags(self, hashes: Iterable[str], tags: Iterable[str]) -> None:
+        """Remove tags from torrents."""
+        with self._errors("torrents/removeTags"):
+            self._api.torrents_remove_tags(tags=_tags(tags), torrent_hashes=_many(hashes))
+
+    def set_file_priority(self, torrent_hash: str, ids: list[int], priority: int) -> None:
+        """Set the priority (0 skip, 1 normal, 6 high, 7 maximal) of files by index."""
+        if priority not in FILE_PRIORITIES:
+            raise QbitError(f"file priority {priority!r} is not one of {FILE_PRIORITIES}")
+        if not ids:
+            raise QbitError("set_file_priority: no file ids given")
+        with self._errors("torrents/filePrio"):
+            self._api.torrents_file_priority(
+                torrent_hash=_one(torrent_hash), file_ids=list(ids), priority=priority
+            )
+
+    def set_share_limits(
+        self,
+        hashes: Iterable[str],
+        *,
+        ratio_limit: float = -2,
+        seeding_time_limit: int = -2,
+        inactive_seeding_time_limit: int | None = None,
+    ) -> None:
+        """Per-torrent share limits: ratio and minutes (-2 global default, -1 unlimited)."""
+        with self._errors("torrents/setShareLimits"):
+            self._api.torrents_set_share_limits(
+                ratio_limit=ratio_limit,
+                seeding_time_limit=seeding_time_limit,
+                inactive_seeding_time_limit=inactive_seeding_time_limit,
+                torrent_hashes=_many(hashes),
+            )
+
+    def close(self) -> None:
+        """Log out (when logged in with a user) and close the HTTP session."""
+        try:
+            if self._api.username:
+                self._api.auth_log_out()
+        except qbittorrentapi.APIError:
+            pass  # closing anyway
+        finally:
+            self._api._trigger_session_initialization()
+
+    def __enter__(self) -> QbitClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _one(torrent_hash: str) -> str:
+    if not torrent_hash or not isinstance(torrent_hash, str):
+        raise QbitError(f"a torrent hash is required, got {torrent_hash!r}")
+    return torrent_hash.lower()
+
+
+def _many(hashes: Iterable[str]) -> str:
+    if isinstance(hashes, str):
+        raise QbitError("hashes must be a list of torrent hashes, not one string")
+    return "|".join(_one(h) for h in hashes) or _no_hashes()
+
+
+def _no_hashes() -> str:
+    raise QbitError("no torrent hashes given")
+
+
+def _tags(tags: Iterable[str]) -> list[str]:
+    tags = [str(t) for t in tags if t]
+    if not tags or any("," in t for t in tags):
+        raise QbitError(f"tags must be non-empty and contain no comma, got {tags!r}")
+    return tags
+
+
+def _reason(exc: Exception) -> str:
+    """A short cause for a connection failure (qbittorrent-api's text nests three reprs)."""
+    text = str(exc)
+    for needle, reason in (
+        ("Connection refused", "connection refused (is qBittorrent running on that port?)"),
+        ("timed out", "timed out"),
+        ("Timeout", "timed out"),
+        ("Name or service not known", "host name not found"),
+        (
+            "CERTIFICATE_VERIFY_FAILED",
+            "TLS certificate not trusted (set verify_tls: false for a self-signed one)",
+        ),
+        ("SSLError", "TLS error"),
+    ):
+        if needle in text:
+            return reason
+    return text[:300]

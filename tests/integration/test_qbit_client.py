@@ -1,0 +1,206 @@
+"""QbitClient against a real qbittorrent-nox: incremental sync, actions, errors, a real download."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from qbitrr_mqtt.clients.qbit import MainData, QbitClient, QbitError, QbitUnavailable
+from services import torrents as T
+from services.runners import free_port, start_qbittorrent
+
+MULTI = {"disc1/a.bin": 96 * 1024, "disc1/b.bin": 40 * 1024, "c.nfo": 3000}
+
+
+@pytest.fixture
+def client(qbit):
+    with QbitClient(qbit.url) as c:
+        yield c
+
+
+@pytest.fixture
+def category() -> str:
+    return f"cat-{uuid.uuid4().hex[:8]}"
+
+
+def sync_until(client: QbitClient, predicate, what: str) -> MainData:
+    """Sync until the merged state satisfies ``predicate``; returns that answer."""
+    return T.wait_for(lambda: (d := client.sync()) and predicate(d) and d, what)
+
+
+def test_incremental_sync_merges_partial_updates_and_rid_advances(qbit, client, category):
+    first = client.sync()
+    assert first.full and first.rid > 0
+    a = T.add_seeding(qbit, "inc-a", 50_000, category=category)
+    b = T.add_seeding(qbit, "inc-b", 50_000, category=category)
+    client.pause([a.hash, b.hash])
+    settled = sync_until(
+        client,
+        lambda d: all(d.torrents.get(h, {}).get("state") == "pausedUP" for h in (a.hash, b.hash)),
+        "both paused",
+    )
+    assert not settled.full and settled.rid > first.rid
+    quiet = sync_until(client, lambda d: not d.changed & {a.hash, b.hash}, "a quiet answer")
+    client.add_tags([a.hash], ["marked"])
+    tagged = sync_until(client, lambda d: "marked" in d.torrents[a.hash]["tags"], "tag seen")
+    assert not tagged.full and tagged.rid > quiet.rid
+    assert a.hash in tagged.changed and b.hash not in tagged.changed  # only what changed came
+    merged = tagged.torrents[a.hash]
+    assert merged["hash"] == a.hash and merged["name"] == "inc-a"  # fields not resent are kept
+    assert merged["category"] == category and merged["size"] == 50_000
+    assert "dl_info_speed" in tagged.server_state
+
+
+def test_removals_and_delete_with_and_without_files(qbit, client, category):
+    keep = T.add_seeding(qbit, "keep-data", MULTI, category=category)
+    drop = T.add_seeding(qbit, "drop-data", 70_000, category=category)
+    client.sync()
+    client.delete([keep.hash], delete_files=False)
+    client.delete([drop.hash], delete_files=True)
+    seen = set()
+    sync_until(
+        client, lambda d: seen.update(d.removed) or {keep.hash, drop.hash} <= seen, "removed"
+    )
+    state = client.sync()
+    assert keep.hash not in state.torrents and drop.hash not in state.torrents
+    assert (keep.payload / "disc1" / "a.bin").stat().st_size == 96 * 1024
+    T.wait_for(lambda: not drop.payload.exists(), "deleted data gone from disk")
+
+
+def test_full_update_for_a_new_client(qbit, category):
+    added = T.add_seeding(qbit, "fresh", 20_000, category=category)
+    with QbitClient(qbit.url) as c:
+        state = c.sync()
+    assert state.full and added.hash in state.torrents and added.hash in state.changed
+
+
+def test_torrents_in_filters_by_category(qbit, client, category):
+    mine = T.add_seeding(qbit, "mine", 20_000, category=category)
+    other = T.add_seeding(qbit, "other", 20_000, category=category + "-other")
+    found = client.torrents_in(category)
+    assert set(found) == {mine.hash}
+    assert found[mine.hash]["name"] == "mine" and other.hash not in found
+
+
+def test_recheck_finds_corrupted_data(qbit, client, category):
+    added = T.add_seeding(qbit, "corrupt", 200_000, category=category)
+    client.pause([added.hash])
+    T.wait_state(T.api(qbit), added.hash, {"pausedUP"})
+    with added.payload.open("r+b") as f:
+        f.write(b"\0" * 100_000)  # the first pieces no longer match their hashes
+    client.recheck([added.hash])
+    row = T.wait_for(
+        lambda: (t := client.torrents_in(category)[added.hash])["state"] == "pausedDL" and t,
+        "recheck done",
+    )
+    assert 0 < row["progress"] < 1
+
+
+def test_pause_and_resume(qbit, client, category):
+    added = T.add_seeding(qbit, "pause-me", 20_000, category=category)
+    client.pause([added.hash])
+    T.wait_state(T.api(qbit), added.hash, {"pausedUP", "stoppedUP"})
+    client.resume([added.hash])
+    T.wait_state(T.api(qbit), added.hash, T.SEEDING_STATES)
+
+
+def test_tags_added_and_removed(qbit, client, category):
+    added = T.add_seeding(qbit, "tagged", 20_000, category=category)
+    client.add_tags([added.hash], ["qbitrr-protected", "other"])
+    tags = lambda: set(filter(None, client.torrents_in(category)[added.hash]["tags"].split(", ")))  # noqa: E731
+    assert T.wait_for(lambda: tags() == {"qbitrr-protected", "other"}, "tags added")
+    client.remove_tags([added.hash], ["other"])
+    assert T.wait_for(lambda: tags() == {"qbitrr-protected"}, "tag removed")
+
+
+def test_file_priority_files_and_properties(qbit, client, category):
+    added = T.add_stalled(qbit, "prio", MULTI, category=category)
+    files = client.files(added.hash)
+    assert [f["index"] for f in files] == [0, 1, 2]
+    assert sorted(Path(f["name"]).name for f in files) == ["a.bin", "b.bin", "c.nfo"]
+    nfo = next(f["index"] for f in files if f["name"].endswith(".nfo"))
+    client.set_file_priority(added.hash, [nfo], 0)
+    assert T.wait_for(lambda: client.files(added.hash)[nfo]["priority"] == 0, "priority set")
+    assert all(f["priority"] == 1 for f in client.files(added.hash) if f["index"] != nfo)
+    assert client.properties(added.hash)["total_size"] == sum(MULTI.values())
+    assert isinstance(client.trackers(added.hash), list)
+
+
+def test_share_limits_are_set(qbit, client, category):
+    added = T.add_seeding(qbit, "limits", 20_000, category=category)
+    client.set_share_limits([added.hash], ratio_limit=1.5, seeding_time_limit=60)
+    row = T.wait_for(
+        lambda: (t := client.torrents_in(category)[added.hash])["ratio_limit"] == 1.5 and t,
+        "limits applied",
+    )
+    assert row["seeding_time_limit"] == 60
+
+
+def test_misuse_is_a_qbit_error(qbit, client):
+    with pytest.raises(QbitError, match="priority"):
+        client.set_file_priority("a" * 40, [0], 3)
+    with pytest.raises(QbitError, match="no torrent hashes"):
+        client.delete([], delete_files=False)
+    with pytest.raises(QbitError, match="refused"):
+        client.files("0" * 40)  # unknown torrent: 404
+    with pytest.raises(QbitError, match="not one string"):
+        client.recheck("abc")  # type: ignore[arg-type]
+
+
+def test_login_failure_message(workdir):
+    with start_qbittorrent(workdir, username="admin", password="right-pass") as q:
+        with (
+            QbitClient(q.url, username="admin", password="wrong") as bad,
+            pytest.raises(QbitUnavailable, match="login failed") as err,
+        ):
+            bad.sync()
+        assert q.url in str(err.value) and "wrong" not in str(err.value)
+        with QbitClient(q.url) as anonymous, pytest.raises(QbitUnavailable, match="login failed"):
+            anonymous.version()
+
+
+def test_expired_login_logs_in_again(workdir):
+    with (
+        start_qbittorrent(workdir, username="admin", password="right-pass") as q,
+        QbitClient(q.url, username="admin", password="right-pass") as c,
+    ):
+        assert c.sync().full
+        q.restart()  # the session cookie is now unknown to qBittorrent: 403, then re-login
+        assert c.sync().full  # a restarted server answers the old rid with a full update
+        assert c.version().startswith("v")
+
+
+def test_server_down_is_unavailable():
+    url = f"http://127.0.0.1:{free_port()}"
+    with QbitClient(url, timeout=3) as c, pytest.raises(QbitUnavailable) as err:
+        c.sync()
+    assert url in str(err.value) and "connection refused" in str(err.value)
+
+
+def test_stats_count_requests_and_bytes(qbit):
+    with QbitClient(qbit.url) as c:
+        c.sync()
+        c.sync()
+        c.version()
+        assert c.stats.requests == 3 and c.stats.bytes_received > 0
+
+
+def test_real_download_from_a_local_peer(qbit_pair, category):
+    files = {"show/ep1.mkv": 1_500_000, "show/ep2.mkv": 700_000, "show/info.nfo": 2048}
+    added = T.add_downloading(qbit_pair.seeder, qbit_pair.leecher, "show", files, category=category)
+    with QbitClient(qbit_pair.leecher.url) as c:
+        done = sync_until(
+            c,
+            lambda d: (
+                d.torrents[added.hash]["progress"] == 1
+                and d.torrents[added.hash]["state"] in ("uploading", "stalledUP")
+            ),
+            "download complete",
+        )
+    row = done.torrents[added.hash]
+    assert row["category"] == category and row["size"] == sum(files.values())
+    for rel in files:
+        got = (added.save_path / "show" / rel).read_bytes()
+        assert got == (added.payload / rel).read_bytes()

@@ -1,0 +1,49 @@
+"""merge_maindata: how partial ``sync/maindata`` answers fold into the full state."""
+
+from qbitrr_mqtt.clients.qbit import MainData, merge_maindata
+
+FULL = {
+    "rid": 1,
+    "full_update": True,
+    "torrents": {"AA": {"name": "a", "state": "stalledDL", "progress": 0.1}, "bb": {"name": "b"}},
+    "server_state": {"dl_info_speed": 5, "free_space_on_disk": 100},
+    "categories": {"radarr": {"name": "radarr"}},
+    "tags": ["x"],
+}
+
+
+def test_full_update_replaces_everything():
+    old = MainData(torrents={"zz": {"hash": "zz"}}, rid=7)
+    state = merge_maindata(old, FULL)
+    assert state.full and state.rid == 1
+    assert set(state.torrents) == {"aa", "bb"} and state.torrents["aa"]["hash"] == "aa"
+    assert state.changed == {"aa", "bb"} and state.tags == ["x"]
+
+
+def test_partial_update_merges_fields_and_drops_removed():
+    state = merge_maindata(MainData(), FULL)
+    state = merge_maindata(
+        state,
+        {
+            "rid": 2,
+            "torrents": {"aa": {"progress": 0.5}},
+            "torrents_removed": ["bb"],
+            "server_state": {"dl_info_speed": 9},
+            "categories_removed": ["radarr"],
+            "tags": ["y"],
+            "tags_removed": ["x"],
+        },
+    )
+    assert not state.full and state.rid == 2
+    assert state.torrents == {
+        "aa": {"name": "a", "state": "stalledDL", "progress": 0.5, "hash": "aa"}
+    }
+    assert state.changed == {"aa"} and state.removed == {"bb"}
+    assert state.server_state == {"dl_info_speed": 9, "free_space_on_disk": 100}
+    assert state.categories == {} and state.tags == ["y"]
+
+
+def test_empty_answer_keeps_state_and_takes_new_rid():
+    state = merge_maindata(MainData(), FULL)
+    again = merge_maindata(state, {"rid": 3})
+    assert again.torrents == state.torrents and again.rid == 3 and not again.changed
