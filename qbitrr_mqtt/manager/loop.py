@@ -106,6 +106,7 @@ class Manager:
         self._metrics_saved_at = 0.0
         self._mqtt_counted = (0, 0)
         self.media: Any | None = None  # MediaValidator, made when validate_media is on
+        self._removed: set[str] = set()  # removed, until qBittorrent stops listing them
 
     @property
     def instance(self) -> ArrInstance:
@@ -189,8 +190,8 @@ class Manager:
         self._torrents = torrents
         queue_records = self._read_queue()
         self._queue = views.queue_by_hash(queue_records) if queue_records is not None else {}
-        if not self.reconciled and self.arr_ok:
-            self._reconcile(torrents)
+        if not self.reconciled and self.arr_ok and self._reconcile(torrents):
+            return 1.0  # the world changed under this cycle's view: look again first
         rows = self.store.get_torrents(self.name)
         now = self.clock()
         ctx = self._context(maindata.server_state, now)
@@ -235,15 +236,16 @@ class Manager:
         self.arr_backoff.succeeded()
         return records
 
-    def _reconcile(self, torrents: dict[str, dict[str, Any]]) -> None:
+    def _reconcile(self, torrents: dict[str, dict[str, Any]]) -> int:
+        """Settle the intents a killed predecessor left; how many were settled."""
         if not self.store.pending_intents(self.name):
             self.reconciled = True
-            return
+            return 0
         try:
             commands = self.arr.request("command")
         except (ArrUnavailable, ArrError) as exc:
             log.warning("cannot check the Arr's commands yet (%s); recovery waits", exc)
-            return
+            return 0
         annotated = {
             h: {**t, "_queue_ids": [q.id for q in self._queue.get(h, ())]}
             for h, t in torrents.items()
@@ -251,6 +253,7 @@ class Manager:
         n = self.executor.reconcile(annotated, commands if isinstance(commands, list) else [])
         log.info("recovered %d unfinished action(s) from before the restart", n)
         self.reconciled = True
+        return n
 
     def _snapshot(self, h: str, t: dict[str, Any], row: Any, now: float) -> TorrentSnapshot:
         samples = self._samples.setdefault(h, [])
@@ -386,10 +389,14 @@ class Manager:
         if d.action is Action.HOLD:
             self._notes[d.hash or ""] = d.reason
             return
+        if d.is_removal and d.hash in self._removed and not d.dry_run:
+            return  # removed already; qBittorrent has not caught up yet
         media_id = self._media_id(d)
         outcome = self.executor.run(d, media_id)
         if outcome.status != "done" or d.dry_run or not d.hash:
             return
+        if d.is_removal:
+            self._removed.add(d.hash)
         extra: dict[str, Any] = {}
         if d.action is Action.IMPORT:
             extra["import_sent_at"] = at
@@ -485,6 +492,7 @@ class Manager:
             for h in gone:
                 for memo in (self._samples, self._files, self._private, self._notes, self._written):
                     memo.pop(h, None)
+                self._removed.discard(h)
                 if self.publisher is not None:
                     self.publisher.torrent_gone(h)
 

@@ -1,0 +1,332 @@
+"""The manager loop end to end: a real qbittorrent-nox, the Arr emulator linked to it (the
+queue is derived from the torrents of the category, removals really delete), a real SQLite
+store. The manager runs in-process with a clock the test moves forward, so thresholds in
+minutes pass without waiting; everything it touches is real.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from qbitrr_mqtt.clients.arr import ArrClient
+from qbitrr_mqtt.clients.qbit import QbitClient
+from qbitrr_mqtt.config import Config, config_from_dict
+from qbitrr_mqtt.manager.loop import Manager
+from qbitrr_mqtt.store import Store
+from services.arr_emulator import EmulatorProcess, start_arr_emulator
+from services.runners import QbitHandle
+from services.torrents import add_seeding, add_stalled, api, info, wait_for
+
+KEY = "pipeline-key"
+KiB = 1024
+
+#: What each Arr calls its search for one item, and the id field of that item.
+SEARCH = {
+    "radarr": ("MoviesSearch", "movieIds"),
+    "sonarr": ("EpisodeSearch", "episodeIds"),
+    "lidarr": ("AlbumSearch", "albumIds"),
+}
+IMPORT = {
+    "radarr": "DownloadedMoviesScan",
+    "sonarr": "DownloadedEpisodesScan",
+    "lidarr": "DownloadedAlbumsScan",
+}
+
+
+class Clock:
+    """Real time plus an offset the test moves forward."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+@dataclass
+class Pipeline:
+    kind: str
+    category: str
+    qbit: QbitHandle
+    arr: EmulatorProcess
+    store: Store
+    config: Config
+    config_path: Path
+    clock: Clock
+
+    def manager(self, **policy: Any) -> Manager:
+        config = self.config if not policy else with_policy(self.config_path, policy)
+        instance = config.arr[self.kind]
+        return Manager(
+            config,
+            self.kind,
+            self.store,
+            QbitClient(self.qbit.url),
+            ArrClient(instance),
+            clock=self.clock,
+            sleep=lambda _s: None,
+        )
+
+    def calls(self, method: str, path: str) -> list[dict[str, Any]]:
+        return [c for c in self.arr.calls(method=method) if c["path"].endswith(path)]
+
+    def commands(self, name: str) -> list[dict[str, Any]]:
+        return [
+            c["json"]
+            for c in self.calls("POST", "/command")
+            if (c.get("json") or {}).get("name") == name
+        ]
+
+
+def write_config(path: Path, doc: dict[str, Any]) -> Config:
+    path.write_text(yaml.safe_dump(doc))
+    return config_from_dict(doc, source=path)
+
+
+def with_policy(path: Path, policy: dict[str, Any]) -> Config:
+    doc = yaml.safe_load(path.read_text())
+    for instance in doc["arr"].values():
+        instance["policy"] = {**instance.get("policy", {}), **policy}
+    return write_config(path, doc)
+
+
+@pytest.fixture(params=["radarr", "sonarr", "lidarr"])
+def pipeline(request: pytest.FixtureRequest, qbit: QbitHandle, workdir: Path) -> Iterator[Pipeline]:
+    kind = request.param
+    category = f"{kind}-{uuid.uuid4().hex[:8]}"
+    with start_arr_emulator(
+        workdir, kind, api_key=KEY, qbit_url=qbit.url, category=category, command_step=0.05
+    ) as arr:
+        doc = {
+            "settings": {
+                "check_interval": 10,
+                "data_dir": str(workdir / "data"),
+                "policy": {
+                    "stalled_strikes": 2,
+                    "stalled_delay": 0,
+                    "ignore_younger_than": 0,
+                    "metadata_timeout": 60,
+                    "import_grace": 0,
+                    "validate_media": False,
+                },
+            },
+            "qbittorrent": {"default": {"url": qbit.url}},
+            "mqtt": {"enabled": False},
+            "database": {"url": f"sqlite:///{workdir / 'state.db'}"},
+            "arr": {kind: {"type": kind, "url": arr.url, "api_key": KEY, "category": category}},
+        }
+        config_path = workdir / "config.yaml"
+        config = write_config(config_path, doc)
+        store = Store.open(config.database.url)
+        try:
+            yield Pipeline(kind, category, qbit, arr, store, config, config_path, Clock())
+        finally:
+            store.close()
+
+
+def release_files(p: Pipeline, name: str, size: int = 32 * KiB) -> dict[str, int]:
+    """The files of a release of this Arr: one video (or audio track) and an .nfo."""
+    ext = ".flac" if p.kind == "lidarr" else ".mkv"
+    return {f"{name}{ext}": size, f"{name}.nfo": 200}
+
+
+def stalled_torrent(p: Pipeline, name: str) -> tuple[str, int]:
+    """A stalled torrent of the category, linked to one new library item."""
+    added = add_stalled(p.qbit, f"{name}.{p.category}", release_files(p, name), category=p.category)
+    media = p.arr.generate(1)
+    p.arr.link(added.hash, media)
+    return added.hash, media[0]
+
+
+def cycles(manager: Manager, clock: Clock, n: int, step: float = 60.0) -> None:
+    for _ in range(n):
+        manager.cycle()
+        clock.advance(step)
+
+
+def test_stalled_torrent_is_struck_then_blocklisted_removed_and_searched_again(
+    pipeline: Pipeline,
+) -> None:
+    p = pipeline
+    h, media_id = stalled_torrent(p, "Dead.Release")
+    healthy = add_seeding(
+        p.qbit, f"Fine.{p.category}", release_files(p, "Fine"), category=p.category
+    )
+    manager = p.manager()
+
+    manager.cycle()
+    row = p.store.get_torrent(p.kind, h)
+    assert row is not None and row.strikes == 1 and row.health == "stalled"
+    assert info(api(p.qbit), h) is not None, "one strike must not remove"
+    assert p.calls("DELETE", "/queue/" + str(row.arr_queue_id)) == []
+
+    p.clock.advance(120)
+    manager.cycle()
+
+    deletes = [c for c in p.arr.calls(method="DELETE") if "/queue/" in c["path"]]
+    assert len(deletes) == 1
+    query = deletes[0]["query"]
+    assert query.get("blocklist") == "true" and query.get("removeFromClient") == "true"
+    wait_for(lambda: info(api(p.qbit), h) is None, "the torrent to leave qBittorrent")
+    assert info(api(p.qbit), healthy.hash) is not None, "the healthy torrent stays"
+
+    # The blocklist call asks the Arr itself for another release (skipRedownload=false), as
+    # the real apps do; the manager must not search a second time on top.
+    assert query.get("skipRedownload") == "false"
+    p.arr.finish_commands()
+    assert any(media_id in s["ids"] for s in p.arr.state()["searches"])
+    assert p.commands(SEARCH[p.kind][0]) == []
+    actions, _ = p.store.list_actions(instance=p.kind)
+    removals = [a for a in actions if a.hash == h and a.action == "blocklist"]
+    assert [a.status for a in removals] == ["done"]
+    assert all(a.status != "intent" for a in actions)
+    assert any(h == a.hash and "stalled" in a.reason for a in actions)
+
+
+def test_strikes_survive_a_manager_restart(pipeline: Pipeline) -> None:
+    p = pipeline
+    h, _ = stalled_torrent(p, "Restarted")
+    p.manager().cycle()
+    assert p.store.get_torrent(p.kind, h).strikes == 1  # type: ignore[union-attr]
+
+    p.clock.advance(120)
+    fresh = p.manager()  # a new process: only the store remembers
+    fresh.cycle()
+    wait_for(lambda: info(api(p.qbit), h) is None, "removal after the second strike")
+
+
+def test_dry_run_records_what_it_would_do_and_touches_nothing(pipeline: Pipeline) -> None:
+    p = pipeline
+    h, media_id = stalled_torrent(p, "Dry.Run")
+    manager = p.manager()
+    manager.dry_run = True
+    cycles(manager, p.clock, 4, step=120)
+
+    assert info(api(p.qbit), h) is not None
+    assert [c for c in p.arr.calls(method="DELETE")] == []
+    command, _ = SEARCH[p.kind]
+    assert p.commands(command) == []
+    actions, _ = p.store.list_actions(instance=p.kind, hash=h)
+    assert actions and all(a.dry_run for a in actions)
+    assert any(a.action == "would_blocklist" for a in actions), [
+        (a.action, a.reason) for a in actions
+    ]
+
+
+def test_protected_torrent_is_never_struck(pipeline: Pipeline) -> None:
+    p = pipeline
+    added = add_stalled(
+        p.qbit,
+        f"Protected.{p.category}",
+        release_files(p, "Protected"),
+        category=p.category,
+        tags=["qbitrr-protected"],
+    )
+    p.arr.link(added.hash, p.arr.generate(1))
+    cycles(p.manager(), p.clock, 4, step=120)
+    row = p.store.get_torrent(p.kind, added.hash)
+    assert row is not None and row.strikes == 0 and row.protected
+    assert info(api(p.qbit), added.hash) is not None
+
+
+def test_finished_download_is_imported_once(pipeline: Pipeline) -> None:
+    p = pipeline
+    added = add_seeding(
+        p.qbit, f"Finished.{p.category}", release_files(p, "Finished"), category=p.category
+    )
+    p.arr.link(added.hash, p.arr.generate(1))
+    # The Arr does not pick it up by itself: its record stays importBlocked-free but pending.
+    manager = p.manager()
+    cycles(manager, p.clock, 4, step=120)
+    imports = p.commands(IMPORT[p.kind])
+    assert len(imports) == 1, imports
+    assert imports[0].get("downloadClientId", "").lower() == added.hash
+    wait_for(
+        lambda: (manager.cycle(), p.store.get_torrent(p.kind, added.hash))[1].imported,  # type: ignore[union-attr]
+        "the torrent to be recorded as imported once the Arr took it",
+    )
+    cycles(manager, p.clock, 2, step=120)
+    assert len(p.commands(IMPORT[p.kind])) == 1, "never asked twice"
+
+
+def test_arr_down_means_no_removal_and_no_strike(pipeline: Pipeline) -> None:
+    p = pipeline
+    h, _ = stalled_torrent(p, "Arr.Down")
+    p.arr.fault("*", status=500, count=-1)
+    manager = p.manager()
+    cycles(manager, p.clock, 4, step=120)
+    row = p.store.get_torrent(p.kind, h)
+    assert row is not None and row.strikes == 0
+    assert info(api(p.qbit), h) is not None
+    p.arr.clear_faults()
+    cycles(manager, p.clock, 3, step=120)
+    wait_for(lambda: info(api(p.qbit), h) is None, "removal once the Arr is back")
+
+
+# --- crash safety on a real process ---------------------------------------------------------
+
+
+def run_manager_process(p: Pipeline, env: dict[str, str], timeout: float) -> int:
+    """``qbitrr-mqtt manager <kind>`` as supervisord would run it; its exit status."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qbitrr_mqtt", "manager", p.kind, "-c", str(p.config_path)],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=open(p.config_path.parent / "manager.log", "a"),  # noqa: SIM115
+    )
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGTERM)
+        return proc.wait(60)
+
+
+@pytest.mark.parametrize("point", ["after_intent", "after_effect"])
+@pytest.mark.parametrize("pipeline", ["radarr"], indirect=True)
+def test_sigkill_between_intent_and_effect_neither_repeats_nor_loses_the_action(
+    pipeline: Pipeline, point: str
+) -> None:
+    p = pipeline
+    with_policy(p.config_path, {"stalled_strikes": 1})
+    h, _ = stalled_torrent(p, f"Killed.{point}")
+
+    code = run_manager_process(p, {"QBITRR_FAULT": point}, timeout=120)
+    assert code == -signal.SIGKILL, (code, (p.config_path.parent / "manager.log").read_text())
+    pending = p.store.pending_intents(p.kind)
+    assert len(pending) == 1 and pending[0].hash == h
+
+    # The restarted process finds the intent, checks the world, and finishes it once.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qbitrr_mqtt", "manager", p.kind, "-c", str(p.config_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=open(p.config_path.parent / "manager.log", "a"),  # noqa: SIM115
+    )
+    try:
+        wait_for(lambda: not p.store.pending_intents(p.kind), "the intent to be settled")
+        wait_for(lambda: info(api(p.qbit), h) is None, "the torrent to be gone")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+    deletes = [c for c in p.arr.calls(method="DELETE") if "/queue/" in c["path"]]
+    assert len(deletes) == 1, deletes
+    actions, _ = p.store.list_actions(instance=p.kind, hash=h)
+    removals = [a for a in actions if a.action == "blocklist"]
+    assert len(removals) == 1 and removals[0].status == "done", [
+        (a.action, a.status) for a in actions
+    ]
+    assert p.store.integrity_check() == []
