@@ -129,8 +129,11 @@ def webui_stack(tmp_path: Path) -> Iterator[WebUIStack]:
         store.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One Chromium per e2e test module. Not per session: Playwright's sync API
+    keeps an event loop running in the main thread while it is open, and pytest-asyncio's
+    tests elsewhere cannot start theirs until it is closed."""
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
