@@ -28,6 +28,8 @@ class CommandHandler:
 
     def drain(self, limit: int = 20) -> int:
         """Run pending commands (at most ``limit`` per call); returns how many ran."""
+        if not self.m.store.has_pending_command(self.m.name):
+            return 0  # the common case: a read, no write lock
         done = 0
         while done < limit and not self.m.stopping:
             cmd = self.m.store.claim_next_command(self.m.name)

@@ -49,6 +49,8 @@ INBOX_POLL = 0.5
 MAX_SAMPLES = 64
 #: Seconds between two saves of this process's metrics snapshot to the store.
 METRICS_SAVE_INTERVAL = 30.0
+#: Seconds between two heartbeat writes of an unchanged instance state (see the watchdog).
+HEARTBEAT_EVERY = 60.0
 
 
 class Manager:
@@ -107,6 +109,8 @@ class Manager:
         self._mqtt_counted = (0, 0)
         self.media: Any | None = None  # MediaValidator, made when validate_media is on
         self._removed: set[str] = set()  # removed, until qBittorrent stops listing them
+        self._state_written: dict[str, Any] | None = None
+        self._state_written_at = 0.0
 
     @property
     def instance(self) -> ArrInstance:
@@ -606,7 +610,7 @@ class Manager:
             heartbeat_at=datetime.now(UTC),
             error=error,
         )
-        self.store.upsert_instance_state(self.name, **fields)
+        self._write_instance_state(fields)
         if self.publisher is not None:
             self.publisher.state(
                 counts=counts,
@@ -620,6 +624,19 @@ class Manager:
                 error=error,
                 problems=self.problems(),
             )
+
+    def _write_instance_state(self, fields: dict[str, Any]) -> None:
+        """Write the instance row when something a reader cares about changed, else only as
+        a heartbeat every HEARTBEAT_EVERY seconds: an idle cycle costs no SQL write, and the
+        watchdog (hang_timeout >= 300 s) still sees a live manager."""
+        volatile = ("heartbeat_at", "last_cycle_at", "last_cycle_duration")
+        essential = {k: v for k, v in fields.items() if k not in volatile}
+        now = self.clock()
+        if essential == self._state_written and now - self._state_written_at < HEARTBEAT_EVERY:
+            return
+        self.store.upsert_instance_state(self.name, **fields)
+        self._state_written = essential
+        self._state_written_at = now
 
     def _publish_torrents(self, snapshots: list[TorrentSnapshot]) -> None:
         if self.publisher is None:

@@ -53,6 +53,17 @@ class InboxMixin(StoreBase):
             s.add(row)
         return row
 
+    def has_pending_command(self, instance: str) -> bool:
+        """Whether ``instance`` has a pending command: one indexed read and no lock, so a
+        manager can ask twice a second without contending with writers."""
+        query = (
+            select(Command.seq)
+            .where(Command.instance == instance, Command.status == "pending")
+            .limit(1)
+        )
+        with self._read() as s:
+            return s.exec(query).first() is not None
+
     def claim_next_command(self, instance: str) -> Command | None:
         """The oldest pending command of ``instance``, now ``running``; None when none."""
         while True:

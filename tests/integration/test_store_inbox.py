@@ -29,6 +29,16 @@ def test_commands_are_claimed_oldest_first_per_instance(store: Store) -> None:
     assert other is not None and other.id == c.id and other.payload_data == {"value": True}
 
 
+def test_pending_check_sees_only_pending_commands_of_the_instance(store: Store) -> None:
+    assert not store.has_pending_command("radarr")
+    store.enqueue_command("run_now", "sonarr", {}, "http")
+    assert not store.has_pending_command("radarr")
+    store.enqueue_command("run_now", "radarr", {}, "http")
+    assert store.has_pending_command("radarr")
+    claimed = store.claim_next_command("radarr")
+    assert claimed is not None and not store.has_pending_command("radarr")
+
+
 def _drain(target: Store, instance: str, into: list[str], start: threading.Barrier) -> None:
     start.wait(30)
     while (cmd := target.claim_next_command(instance)) is not None:
