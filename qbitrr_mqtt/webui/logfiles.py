@@ -1,7 +1,9 @@
 """Finding and reading the per-program log files supervisord writes.
 
 Only known program names map to files (``<data_dir>/logs/<program>.log``): a request never
-names a path, so ``../`` in a name has nothing to reach.
+names a path, so ``../`` in a name has nothing to reach. A log file that is a symlink is
+followed only when its target stays inside the logs directory (:func:`inside`), so a link
+planted there cannot expose another file.
 """
 
 from __future__ import annotations
@@ -32,6 +34,16 @@ def log_dir(config: Config) -> Path:
 
 def log_file(directory: Path, program: str) -> Path:
     return directory / f"{program}.log"
+
+
+def inside(directory: Path, path: Path) -> bool:
+    """True when ``path``, with every symlink resolved, lies within ``directory``.
+
+    The directory itself may be a link (logs on another disk); what is checked is that the
+    file does not lead out of wherever the directory really is. A missing file is inside.
+    """
+    root = directory.resolve()
+    return path.resolve().is_relative_to(root)
 
 
 def tail_lines(
@@ -65,8 +77,12 @@ class Follower:
     position: int
     inode: int | None = None
     partial: bytes = b""
+    #: When set, nothing is read while the file resolves outside this directory.
+    root: Path | None = None
 
     def poll(self, limit: int = 256 * 1024) -> list[str]:
+        if self.root is not None and not inside(self.root, self.path):
+            return []
         try:
             stat = self.path.stat()
         except FileNotFoundError:

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime
+from pathlib import Path
 
 from aiohttp import web
 
 from . import sse
 from .errors import ApiError
-from .logfiles import Follower, log_file, programs, tail_lines
+from .logfiles import Follower, inside, log_file, programs, tail_lines
 from .schemas import STR, obj, ref
 from .spec import Call, Param, Resp, Route
 from .state import blocking, shared
+
+log = logging.getLogger("qbitrr.webui")
 
 PROCESS = Param(
     "process",
@@ -43,6 +47,18 @@ def _program(call: Call) -> str:
     return name
 
 
+def _checked_path(call: Call, name: str) -> Path:
+    """The program's log file; 403 when a symlink there leads out of the logs directory."""
+    state = shared(call.app)
+    path = log_file(state.log_dir, name)
+    if not inside(state.log_dir, path):
+        log.warning("refused to serve %s: it is a link that leads out of %s", path, state.log_dir)
+        raise ApiError(
+            403, "forbidden_path", f"{path.name} leads out of the logs directory; not served"
+        )
+    return path
+
+
 async def list_logs(call: Call) -> web.Response:
     state = shared(call.app)
 
@@ -51,6 +67,8 @@ async def list_logs(call: Call) -> web.Response:
         for name in programs(state.config):
             path = log_file(state.log_dir, name)
             try:
+                if not inside(state.log_dir, path):
+                    raise FileNotFoundError(path)  # not ours to describe
                 st = path.stat()
                 size, modified = st.st_size, datetime.fromtimestamp(st.st_mtime, UTC).isoformat()
             except FileNotFoundError:
@@ -72,7 +90,7 @@ async def list_logs(call: Call) -> web.Response:
 async def read_log(call: Call) -> web.StreamResponse:
     state = shared(call.app)
     name = _program(call)
-    path = log_file(state.log_dir, name)
+    path = await blocking(call.app, _checked_path, call, name)
     count = call.query["lines"]
     try:
         lines, end = await blocking(call.app, tail_lines, path, count)
@@ -82,7 +100,7 @@ async def read_log(call: Call) -> web.StreamResponse:
         return web.json_response({"process": name, "file": path.name, "lines": lines})
     response = await sse.open_stream(call.request)
     await sse.send(response, "lines", {"lines": lines})
-    follower = Follower(path, end)
+    follower = Follower(path, end, root=state.log_dir)
     tuning = state.tuning
     loop = asyncio.get_running_loop()
     last_sent = loop.time()
@@ -126,6 +144,7 @@ ROUTES = (
                 LOG_LINES,
                 event_stream=True,
             ),
+            403: Resp("The log file is a link leading out of the logs directory.", ref("Error")),
             404: Resp("No such program.", ref("Error")),
         },
         streaming=True,
