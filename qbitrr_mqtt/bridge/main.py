@@ -302,6 +302,24 @@ def _idle_until_stopped() -> int:
     return 0
 
 
+def _hang_reporter(bridge: Bridge | None) -> Callable[[Any], None]:
+    """What the watchdog calls after restarting a hung program: an instance ``event``
+    (``hung``) over MQTT; the process topic follows from the process health as usual."""
+
+    def report(hang: Any) -> None:
+        if bridge is None or not hang.program.startswith("manager-"):
+            return
+        from ..mqtt.payloads import EventPayload
+
+        outcome = f"restarted as pid {hang.new_pid}" if hang.error is None else hang.error
+        bridge.publisher.publish_event(
+            hang.program.removeprefix("manager-"),
+            EventPayload(event_type="hung", reason=f"{hang.reason}; {outcome}", at=hang.at),
+        )
+
+    return report
+
+
 def run_bridge(config: Config) -> int:
     """Run the bridge until SIGTERM; 0 on a clean stop."""
     from ..control import supervisor_client
@@ -310,13 +328,24 @@ def run_bridge(config: Config) -> int:
     setup_logging(
         "bridge", config.settings.log_level, config.settings.log_format, config_secrets(config)
     )
-    if not config.mqtt.enabled:
-        # Exiting would make supervisord restart us in a loop: wait for the stop instead.
-        log.info("mqtt.enabled is false: the bridge has nothing to publish and idles")
-        return _idle_until_stopped()
+    from .upkeep import Upkeep
+
     store = _open_store(config)
+    if not config.mqtt.enabled:
+        # Exiting would make supervisord restart us in a loop: keep house until stopped.
+        log.info("mqtt.enabled is false: the bridge publishes nothing, only keeps house")
+        upkeep = Upkeep(config, store, supervisor_client(config), _hang_reporter(None))
+        upkeep.start()
+        try:
+            return _idle_until_stopped()
+        finally:
+            upkeep.stop()
+            if store is not None:
+                store.close()
     conn = MqttConnection.for_bridge(config.mqtt)
     bridge = Bridge(config, conn, store=store, supervisor=supervisor_client(config))
+    upkeep = Upkeep(config, store, bridge.supervisor, _hang_reporter(bridge))
+    upkeep.start()
 
     def on_stop(signum: int, _frame: FrameType | None) -> None:
         log.info("%s received: stopping", signal.Signals(signum).name)
@@ -331,6 +360,7 @@ def run_bridge(config: Config) -> int:
     try:
         bridge.run()
     finally:
+        upkeep.stop()
         bridge.close()
         if store is not None:
             store.close()

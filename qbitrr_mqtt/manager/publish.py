@@ -16,7 +16,11 @@ def event_type(action: str, tag: str | None = None, protect_tag: str | None = No
     """The ``event_type`` of a journal action name (``would_*`` for dry-run rows)."""
     if action in ("add_tag", "remove_tag") and tag is not None and tag == protect_tag:
         return "protected" if action == "add_tag" else "unprotected"
-    return ACTION_EVENTS.get(action, action)
+    if action in ACTION_EVENTS:
+        return ACTION_EVENTS[action]
+    # Dry run of anything but a removal (would_import, would_recheck, ...): one event type,
+    # the action itself is in the reason and the audit trail.
+    return "would_act" if action.startswith("would_") else action
 
 
 class ManagerPublisher:

@@ -38,6 +38,9 @@ EVENT_TYPES = (
     "files_skipped",
     "would_remove",
     "would_blocklist",
+    "would_act",
+    "cleaned",
+    "hung",
     "failed",
 )
 
@@ -58,6 +61,7 @@ ACTION_EVENTS = {
     "set_file_priority": "files_skipped",
     "would_remove": "would_remove",
     "would_blocklist": "would_blocklist",
+    "cleanup": "cleaned",
 }
 
 
