@@ -1,4 +1,4 @@
-"""The aiohttp application: one route table, three middlewares, injected dependencies.
+"""The aiohttp application: one route table, its middlewares, injected dependencies.
 
 ``create_app(config, store, supervisor_rpc)`` takes everything it talks to as arguments, so
 the tests run it against a real SQLite store and a real (or absent) supervisord, and
@@ -29,11 +29,14 @@ from .logfiles import log_dir
 from .openapi import build_openapi
 from .security import (
     CORS_KEY,
+    INGRESS_KEY,
     METRICS_PUBLIC_KEY,
     TOKEN_KEY,
     auth_middleware,
     cors_middleware,
     ensure_token,
+    ingress_clients,
+    ingress_middleware,
     on_prepare,
 )
 from .spec import Call, Resp, Route, bind
@@ -88,6 +91,7 @@ def create_app(
         middlewares=[
             routes_metrics.metrics_middleware,
             error_middleware,
+            ingress_middleware,
             cors_middleware,
             auth_middleware,
         ],
@@ -106,6 +110,7 @@ def create_app(
     app[TOKEN_KEY] = app[SHARED].token
     app[CORS_KEY] = frozenset(config.webui.cors_origins)
     app[METRICS_PUBLIC_KEY] = config.webui.metrics_public
+    app[INGRESS_KEY] = ingress_clients(config.webui.ingress_proxy)
     app[routes_metrics.API_METRICS] = ApiMetrics()
     table = route_table()
     for route in table:

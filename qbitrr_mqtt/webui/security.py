@@ -4,11 +4,17 @@ The token is compared with ``hmac.compare_digest`` and never logged. CORS is clo
 ``webui.cors_origins`` names an origin: the page is served by the same app, so only other
 sites' scripts would need it. Pre-flight requests are answered here, before the token check,
 because browsers send them without credentials.
+
+In Home Assistant ingress mode (``webui.ingress_proxy`` set, as the add-on does) only the
+ingress proxy may connect at all, plus this host's own loopback address, from which the
+bridge's watchdog and the container's health check ask ``/api/health``. Everyone else gets
+403 before any route runs, the token check included.
 """
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import logging
 import os
 import secrets
@@ -28,6 +34,9 @@ _ALLOWED_METHODS = "GET, POST, PUT, OPTIONS"
 TOKEN_KEY = web.AppKey("token", str)
 CORS_KEY = web.AppKey("cors_origins", frozenset)
 METRICS_PUBLIC_KEY = web.AppKey("metrics_public", bool)
+INGRESS_KEY = web.AppKey("ingress_clients", frozenset)
+#: The addresses the container's own processes connect from.
+LOOPBACK = frozenset({"127.0.0.1", "::1"})
 
 
 def ensure_token(configured: str | None, data_dir: Path) -> str:
@@ -96,6 +105,43 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             if given
             else "send the API token as X-API-Token or Authorization: Bearer",
             headers={"WWW-Authenticate": 'Bearer realm="qbitrr-mqtt"'},
+        )
+    return await handler(request)
+
+
+def _address(text: str | None) -> str | None:
+    """A client address in canonical form (an IPv4-mapped IPv6 address as plain IPv4)."""
+    try:
+        ip = ipaddress.ip_address((text or "").split("%")[0])
+    except ValueError:
+        return None
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return str(mapped or ip)
+
+
+def ingress_clients(proxy: str | None) -> frozenset[str]:
+    """The addresses allowed to connect: empty (everyone) unless ``proxy`` is set."""
+    if not proxy:
+        return frozenset()
+    return frozenset({_address(proxy) or proxy, *LOOPBACK})
+
+
+@web.middleware
+async def ingress_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """In ingress mode, refuse every client but the ingress proxy and loopback."""
+    allowed = request.app[INGRESS_KEY]
+    if allowed and _address(request.remote) not in allowed:
+        log.warning(
+            "refused %s %s from %s: in ingress mode only %s may connect",
+            request.method,
+            request.path,
+            request.remote,
+            ", ".join(sorted(allowed - LOOPBACK)),
+        )
+        return error_response(
+            403,
+            "not_ingress",
+            "this WebUI only answers Home Assistant's ingress proxy (webui.ingress_proxy)",
         )
     return await handler(request)
 

@@ -7,7 +7,13 @@ for it without false hits. ``write_config`` writes a config file in a directory 
 
 from __future__ import annotations
 
+import http.client
+import json
+import os
+import signal
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -106,3 +112,63 @@ def webui_app(config: Config, store: Any) -> Any:
 @pytest.fixture
 async def client(aiohttp_client: Any, config: Config, store: Any) -> Any:
     return await aiohttp_client(webui_app(config, store))
+
+
+class WebUIProcess:
+    """``qbitrr-mqtt webui -c PATH`` as supervisord would start it, stderr in ``log``."""
+
+    def __init__(self, config_path: Path, port: int, log: Path) -> None:
+        self.config_path = config_path
+        self.port = port
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> WebUIProcess:
+        out = self.log.open("wb")
+        env = {k: v for k, v in os.environ.items() if not k.upper().startswith("QBITRR_")}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "qbitrr_mqtt", "webui", "-c", str(self.config_path)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"webui exited: {self.log.read_text(errors='replace')}")
+            try:
+                self.request("GET", "/api/health")
+                return self
+            except OSError:
+                time.sleep(0.2)
+        raise AssertionError(f"webui did not answer: {self.log.read_text(errors='replace')}")
+
+    def __exit__(self, *_: object) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        source: str | None = None,
+    ) -> tuple[int, dict[str, str], str]:
+        """One HTTP request, optionally from the local address ``source``."""
+        conn = http.client.HTTPConnection(
+            "127.0.0.1", self.port, timeout=30, source_address=(source, 0) if source else None
+        )
+        try:
+            data = json.dumps(body) if body is not None else None
+            hdrs = {"Content-Type": "application/json", **(headers or {})}
+            conn.request(method, path, body=data, headers=hdrs)
+            resp = conn.getresponse()
+            return resp.status, dict(resp.getheaders()), resp.read().decode("utf-8", "replace")
+        finally:
+            conn.close()
