@@ -49,6 +49,7 @@ class Policy:
     strike_expiry: int = 86400
     failed_import_messages: tuple[str, ...] = ()
     maximum_deletable_percentage: float = 0.99
+    fail_closed_firewalled: bool = True
     protect_tag: str = "qbitrr-protected"
     max_removals_per_cycle: int = 10
     re_search: bool = True

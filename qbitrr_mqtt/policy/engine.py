@@ -47,8 +47,9 @@ Safety guards (``guards.py``), by removal family
 ==============================================  ======  ======  =======  =======
 guard                                           health  broken  verdict  seeding
 ==============================================  ======  ======  =======  =======
-qBittorrent/Arr unreachable or disconnected
-(fail closed, no strikes either)                yes     yes     yes      yes
+qBittorrent/Arr unreachable, disconnected,
+firewalled unless fail_closed_firewalled is
+off (fail closed, no strikes either)            yes     yes     yes      yes
 ``protect_tag`` (no strikes, no priorities)     yes     yes     yes      yes
 state not removable (queued, paused while
 incomplete, checking, moving, forced, unknown)  yes     yes     yes      yes
@@ -65,7 +66,7 @@ leaves the Arr queue (blocklisted) but ``delete_from_client`` is False, which ne
 queue record (otherwise HOLD). A guarded removal becomes a HOLD whose reason names the
 guard. Strikes follow the health guards: no strike where no removal could follow.
 Client-only, non-destructive actions (recheck, file priorities, free-space pause/resume)
-still run while the Arr is down or qBittorrent is disconnected; imports and
+still run while the Arr is down or qBittorrent is firewalled/disconnected; imports and
 searches need the Arr. A fail-closed cycle says why in ``CycleResult.blocked`` instead of
 a HOLD per torrent.
 

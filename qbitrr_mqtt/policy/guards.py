@@ -28,11 +28,11 @@ REMOVABLE_STATES = frozenset(
     }
 )
 
-#: connection_status values of qBittorrent that stop every strike and removal. Only
-#: "disconnected" (no network at all): "firewalled" just means no incoming connections, the
-#: everyday state of a client behind NAT, which still downloads through outgoing ones; failing
-#: closed on it would leave most home users with a cleaner that never cleans.
+#: connection_status values of qBittorrent that stop every strike and removal. "firewalled"
+#: (no incoming connections) does too unless ``fail_closed_firewalled`` is off: it is the
+#: everyday state of a client behind NAT, whose users may choose to clean anyway.
 BAD_CONNECTION = frozenset({"disconnected"})
+FIREWALLED = "firewalled"
 
 
 def fail_closed_reason(ctx: Context) -> str | None:
@@ -40,7 +40,7 @@ def fail_closed_reason(ctx: Context) -> str | None:
     if not ctx.client.reachable:
         return "qBittorrent is unreachable"
     status = (ctx.client.connection_status or "").lower()
-    if status in BAD_CONNECTION:
+    if status in BAD_CONNECTION or (status == FIREWALLED and ctx.policy.fail_closed_firewalled):
         return f"qBittorrent reports {status}"
     if not ctx.arr.reachable:
         return "the Arr is unreachable"

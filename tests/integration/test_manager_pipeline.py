@@ -123,6 +123,9 @@ def pipeline(request: pytest.FixtureRequest, qbit: QbitHandle, workdir: Path) ->
                     "metadata_timeout": 60,
                     "import_grace": 0,
                     "validate_media": False,
+                    # A qbittorrent-nox on loopback never gets an incoming connection, so it
+                    # reports "firewalled"; the default would (rightly) stop every removal.
+                    "fail_closed_firewalled": False,
                 },
             },
             "qbittorrent": {"default": {"url": qbit.url}},
@@ -226,6 +229,21 @@ def test_dry_run_records_what_it_would_do_and_touches_nothing(pipeline: Pipeline
     assert any(a.action == "would_blocklist" for a in actions), [
         (a.action, a.reason) for a in actions
     ]
+
+
+@pytest.mark.parametrize("pipeline", ["radarr"], indirect=True)
+def test_by_default_a_firewalled_client_fails_closed(pipeline: Pipeline) -> None:
+    """The real qbittorrent-nox here reports "firewalled": with the default policy nothing
+    is struck or removed, and the cycle says why."""
+    p = pipeline
+    h, _ = stalled_torrent(p, "Firewalled")
+    manager = p.manager(fail_closed_firewalled=True)
+    assert manager.qbit.sync().server_state["connection_status"] == "firewalled"
+    cycles(manager, p.clock, 4, step=120)
+    row = p.store.get_torrent(p.kind, h)
+    assert row is not None and row.strikes == 0
+    assert info(api(p.qbit), h) is not None
+    assert [c for c in p.arr.calls(method="DELETE")] == []
 
 
 def test_protected_torrent_is_never_struck(pipeline: Pipeline) -> None:

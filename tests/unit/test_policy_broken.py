@@ -62,7 +62,7 @@ def test_missing_files_guards(t_kw: dict, expected: list[str]) -> None:
 
 @pytest.mark.parametrize(
     ("client", "arr"),
-    [(ClientView(connection_status="disconnected"), ArrView()), (ClientView(), ArrView(reachable=False))],
+    [(ClientView(connection_status="firewalled"), ArrView()), (ClientView(), ArrView(reachable=False))],
 )
 def test_recheck_still_runs_while_fail_closed_but_removal_does_not(client: ClientView, arr: ArrView) -> None:
     c = ctx(client=client, arr=arr)

@@ -221,6 +221,7 @@ def test_dry_run_runs_every_rule_like_a_real_cycle() -> None:
     [
         (ClientView(reachable=False), ArrView(), "qBittorrent is unreachable"),
         (ClientView(connection_status="disconnected"), ArrView(), "qBittorrent reports disconnected"),
+        (ClientView(connection_status="firewalled"), ArrView(), "qBittorrent reports firewalled"),
         (ClientView(), ArrView(reachable=False), "the Arr is unreachable"),
     ],
 )

@@ -168,7 +168,7 @@ def _young(s: TorrentSnapshot, c: Context) -> bool:
 def _fail_closed(c: Context) -> bool:
     return (
         not c.client.reachable
-        or c.client.connection_status == "disconnected"
+        or c.client.connection_status in ("firewalled", "disconnected")
         or not c.arr.reachable
     )
 

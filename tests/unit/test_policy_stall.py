@@ -63,16 +63,36 @@ CASES: list[tuple[str, dict, dict, dict, list[str]]] = [
     ),
     ("young: added 100 s ago", {"added_on": NOW - 100}, {}, {}, ["hold:stalled"]),
     ("age exactly ignore_younger_than", {"added_on": NOW - 180}, {}, {}, ["strike:stalled"]),
-    ("young with ignore_younger_than 0", {"added_on": NOW - 5}, {}, {"ignore_younger_than": 0}, ["strike:stalled"]),
+    (
+        "young with ignore_younger_than 0",
+        {"added_on": NOW - 5},
+        {},
+        {"ignore_younger_than": 0},
+        ["strike:stalled"],
+    ),
     ("at maximum_deletable_percentage", {"progress": 0.99}, {}, {}, ["hold:stalled"]),
     ("just below the percentage", {"progress": 0.989}, {}, {}, ["strike:stalled"]),
-    ("percentage 1.0 lets 99.9 % be struck", {"progress": 0.999}, {}, {"maximum_deletable_percentage": 1.0}, ["strike:stalled"]),
+    (
+        "percentage 1.0 lets 99.9 % be struck",
+        {"progress": 0.999},
+        {},
+        {"maximum_deletable_percentage": 1.0},
+        ["strike:stalled"],
+    ),
     ("protected", {"tags": ("qbitrr-protected",)}, {}, {}, ["hold:stalled"]),
-    ("protected by a custom tag", {"tags": ("keep",)}, {}, {"protect_tag": "keep"}, ["hold:stalled"]),
+    (
+        "protected by a custom tag",
+        {"tags": ("keep",)},
+        {},
+        {"protect_tag": "keep"},
+        ["hold:stalled"],
+    ),
 ]
 
 
-@pytest.mark.parametrize(("t_kw", "h_kw", "c_kw", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("t_kw", "h_kw", "c_kw", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
 def test_stalled_table(t_kw: dict, h_kw: dict, c_kw: dict, expected: list[str]) -> None:
     decisions = decide_torrent(snap(stalled(**t_kw), **h_kw), ctx(**c_kw))
     assert acts(decisions) == expected
@@ -101,16 +121,32 @@ def test_strike_reason_counts_and_idle_time() -> None:
 
 @pytest.mark.parametrize(
     ("availability", "expected"),
-    [(0.5, ["strike:stalled"]), (0.0, ["strike:stalled"]), (0.999, ["strike:stalled"]), (1.0, []), (3.2, []), (-1.0, [])],
+    [
+        (0.5, ["strike:stalled"]),
+        (0.0, ["strike:stalled"]),
+        (0.999, ["strike:stalled"]),
+        (1.0, []),
+        (3.2, []),
+        (-1.0, []),
+    ],
 )
-def test_downloading_with_availability_below_one_is_stalled(availability: float, expected: list[str]) -> None:
+def test_downloading_with_availability_below_one_is_stalled(
+    availability: float, expected: list[str]
+) -> None:
     t = torrent(state="downloading", availability=availability)
     assert acts(decide_torrent(snap(t), ctx())) == expected
 
 
 @pytest.mark.parametrize(
     ("state", "expected"),
-    [("pausedDL", []), ("queuedDL", []), ("checkingDL", []), ("forcedDL", []), ("moving", []), ("uploading", [])],
+    [
+        ("pausedDL", []),
+        ("queuedDL", []),
+        ("checkingDL", []),
+        ("forcedDL", []),
+        ("moving", []),
+        ("uploading", []),
+    ],
 )
 def test_only_stalled_states_are_struck(state: str, expected: list[str]) -> None:
     assert acts(decide_torrent(snap(torrent(state=state, availability=0.1)), ctx())) == expected
@@ -120,9 +156,10 @@ def test_only_stalled_states_are_struck(state: str, expected: list[str]) -> None
     ("client", "arr"),
     [
         (ClientView(connection_status="disconnected"), ArrView()),
+        (ClientView(connection_status="firewalled"), ArrView()),
         (ClientView(), ArrView(reachable=False)),
     ],
-    ids=["disconnected", "arr-down"],
+    ids=["disconnected", "firewalled", "arr-down"],
 )
 def test_fail_closed_counts_no_strike_and_removes_nothing(client: ClientView, arr: ArrView) -> None:
     h = {"strikes": 5, "last_strike_at": NOW - 60, "last_progress_at": NOW - DAY}
@@ -145,7 +182,12 @@ def test_qbittorrent_unreachable_decides_nothing() -> None:
         (600, 600, {}, []),
         (300, 600, {}, []),
         (DAY, -1, {}, []),
-        (30 * MIN, 600, {"strikes": 2, "last_strike_at": NOW - 60}, ["strike:metadata", "remove:metadata"]),
+        (
+            30 * MIN,
+            600,
+            {"strikes": 2, "last_strike_at": NOW - 60},
+            ["strike:metadata", "remove:metadata"],
+        ),
         (12 * MIN, 600, {"strikes": 2, "last_strike_at": NOW - 60}, ["strike:metadata"]),
         (200, 0, {}, ["strike:metadata"]),
     ],
@@ -175,10 +217,30 @@ WEEK = 7 * DAY
         ({"eta": WEEK + 1}, {"do_not_remove_slow": False}, None, ["strike:slow"]),
         ({"eta": 8640000}, {"do_not_remove_slow": False, "maximum_eta": -1}, None, []),
         ({"eta": 8 * DAY}, {"do_not_remove_slow": False}, ClientView(alt_speed=True), []),
-        ({"eta": 8 * DAY}, {"do_not_remove_slow": False}, ClientView(dl_rate=950, dl_rate_limit=1000), []),
-        ({"eta": 8 * DAY}, {"do_not_remove_slow": False}, ClientView(dl_rate=900, dl_rate_limit=1000), []),
-        ({"eta": 8 * DAY}, {"do_not_remove_slow": False}, ClientView(dl_rate=500, dl_rate_limit=1000), ["strike:slow"]),
-        ({"eta": 8 * DAY}, {"do_not_remove_slow": False}, ClientView(dl_rate=10**9, dl_rate_limit=0), ["strike:slow"]),
+        (
+            {"eta": 8 * DAY},
+            {"do_not_remove_slow": False},
+            ClientView(dl_rate=950, dl_rate_limit=1000),
+            [],
+        ),
+        (
+            {"eta": 8 * DAY},
+            {"do_not_remove_slow": False},
+            ClientView(dl_rate=900, dl_rate_limit=1000),
+            [],
+        ),
+        (
+            {"eta": 8 * DAY},
+            {"do_not_remove_slow": False},
+            ClientView(dl_rate=500, dl_rate_limit=1000),
+            ["strike:slow"],
+        ),
+        (
+            {"eta": 8 * DAY},
+            {"do_not_remove_slow": False},
+            ClientView(dl_rate=10**9, dl_rate_limit=0),
+            ["strike:slow"],
+        ),
     ],
 )
 def test_slow_eta(t_kw: dict, c_kw: dict, client: ClientView | None, expected: list[str]) -> None:
@@ -228,17 +290,66 @@ def test_slow_removal_needs_strikes_only_and_progress_does_not_reset() -> None:
 @pytest.mark.parametrize(
     ("t_kw", "h_kw", "c_kw", "expected"),
     [
-        ({}, {"strikes": 2, "last_strike_at": NOW - 60, "downloaded_at_last_strike": GIB // 2 - 2 * MIB}, {}, ["reset_strikes:progress"]),
-        ({}, {"strikes": 2, "last_strike_at": NOW - 60, "downloaded_at_last_strike": GIB // 2 - MIB}, {}, ["strike:stalled"]),
-        ({}, {"strikes": 2, "last_strike_at": NOW - 60, "downloaded_at_last_strike": GIB // 2 - 10}, {"min_progress_bytes": 0}, ["reset_strikes:progress"]),
+        (
+            {},
+            {
+                "strikes": 2,
+                "last_strike_at": NOW - 60,
+                "downloaded_at_last_strike": GIB // 2 - 2 * MIB,
+            },
+            {},
+            ["reset_strikes:progress"],
+        ),
+        (
+            {},
+            {"strikes": 2, "last_strike_at": NOW - 60, "downloaded_at_last_strike": GIB // 2 - MIB},
+            {},
+            ["strike:stalled"],
+        ),
+        (
+            {},
+            {"strikes": 2, "last_strike_at": NOW - 60, "downloaded_at_last_strike": GIB // 2 - 10},
+            {"min_progress_bytes": 0},
+            ["reset_strikes:progress"],
+        ),
         ({}, {"strikes": 0, "downloaded_at_last_strike": 0}, {}, ["strike:stalled"]),
-        ({}, {"strikes": 2, "last_strike_at": NOW - 60}, {}, ["strike:stalled"]),  # no byte count stored
-        ({"state": "downloading"}, {"strikes": 2, "last_strike_at": NOW - 60, "downloaded_at_last_strike": 0}, {}, ["reset_strikes:progress"]),
-        ({"state": "downloading"}, {"strikes": 2, "last_strike_at": NOW - 60, "downloaded_at_last_strike": GIB // 2}, {}, []),
-        ({}, {"strikes": 2, "last_strike_at": NOW - DAY}, {}, ["reset_strikes:strike_expiry", "strike:stalled"]),
+        (
+            {},
+            {"strikes": 2, "last_strike_at": NOW - 60},
+            {},
+            ["strike:stalled"],
+        ),  # no byte count stored
+        (
+            {"state": "downloading"},
+            {"strikes": 2, "last_strike_at": NOW - 60, "downloaded_at_last_strike": 0},
+            {},
+            ["reset_strikes:progress"],
+        ),
+        (
+            {"state": "downloading"},
+            {"strikes": 2, "last_strike_at": NOW - 60, "downloaded_at_last_strike": GIB // 2},
+            {},
+            [],
+        ),
+        (
+            {},
+            {"strikes": 2, "last_strike_at": NOW - DAY},
+            {},
+            ["reset_strikes:strike_expiry", "strike:stalled"],
+        ),
         ({}, {"strikes": 2, "last_strike_at": NOW - DAY + 1}, {}, ["strike:stalled"]),
-        ({}, {"strikes": 2, "last_strike_at": NOW - 30 * DAY}, {"strike_expiry": 0}, ["strike:stalled"]),
-        ({"state": "pausedDL"}, {"strikes": 2, "last_strike_at": NOW - 2 * DAY}, {}, ["reset_strikes:strike_expiry"]),
+        (
+            {},
+            {"strikes": 2, "last_strike_at": NOW - 30 * DAY},
+            {"strike_expiry": 0},
+            ["strike:stalled"],
+        ),
+        (
+            {"state": "pausedDL"},
+            {"strikes": 2, "last_strike_at": NOW - 2 * DAY},
+            {},
+            ["reset_strikes:strike_expiry"],
+        ),
     ],
     ids=[
         "progress-resets",
@@ -255,7 +366,15 @@ def test_slow_removal_needs_strikes_only_and_progress_does_not_reset() -> None:
     ],
 )
 def test_strike_resets(t_kw: dict, h_kw: dict, c_kw: dict, expected: list[str]) -> None:
-    assert acts(decide_torrent(snap(stalled(**t_kw) if "state" not in t_kw else torrent(**t_kw), **h_kw), ctx(**c_kw))) == expected
+    assert (
+        acts(
+            decide_torrent(
+                snap(stalled(**t_kw) if "state" not in t_kw else torrent(**t_kw), **h_kw),
+                ctx(**c_kw),
+            )
+        )
+        == expected
+    )
 
 
 def test_after_expiry_the_count_restarts_at_one() -> None:
@@ -272,13 +391,18 @@ def test_progress_reset_explains_amount() -> None:
     assert d.reason == "real progress: 3.0 MiB since the last strike, 2 strike(s) cleared"
 
 
-def test_a_firewalled_client_is_still_cleaned() -> None:
-    """Behind NAT qBittorrent says "firewalled" all day and still downloads: not a reason
-    to stop striking a dead torrent."""
+def test_a_firewalled_client_is_cleaned_when_the_user_opts_out_of_failing_closed() -> None:
+    """Behind NAT qBittorrent says "firewalled" all day and still downloads: with
+    fail_closed_firewalled off, a dead torrent is handled as on an open client."""
     h = {"strikes": 5, "last_strike_at": NOW - 60, "last_progress_at": NOW - DAY}
-    firewalled = ctx(client=ClientView(connection_status="firewalled"))
-    normal = ctx()
-    assert acts(decide_torrent(snap(stalled(), **h), firewalled)) == acts(
-        decide_torrent(snap(stalled(), **h), normal)
+    firewalled = ctx(
+        client=ClientView(connection_status="firewalled"), fail_closed_firewalled=False
     )
-    assert any(a.startswith("remove") for a in acts(decide_torrent(snap(stalled(), **h), normal)))
+    normal = ctx()
+    expected = acts(decide_torrent(snap(stalled(), **h), normal))
+    assert any(a.startswith("remove") for a in expected)
+    assert acts(decide_torrent(snap(stalled(), **h), firewalled)) == expected
+    blocked = ctx(client=ClientView(connection_status="firewalled"))
+    assert not any(
+        a.startswith("remove") for a in acts(decide_torrent(snap(stalled(), **h), blocked))
+    )
