@@ -348,3 +348,221 @@ def test_sigkill_between_intent_and_effect_neither_repeats_nor_loses_the_action(
         (a.action, a.status) for a in actions
     ]
     assert p.store.integrity_check() == []
+
+
+# --- more of the policy on real torrents ----------------------------------------------------
+
+
+def test_real_download_from_a_peer_completes_and_is_imported_once(
+    qbit_pair: Any, workdir: Path, request: pytest.FixtureRequest
+) -> None:
+    """The leecher downloads from the seeder over loopback; once complete the manager asks
+    the Arr to import it, exactly once."""
+    from services.torrents import add_downloading
+
+    seeder, leecher = qbit_pair.seeder, qbit_pair.leecher
+    for kind in ("radarr", "sonarr", "lidarr"):
+        category = f"{kind}-dl-{uuid.uuid4().hex[:6]}"
+        with start_arr_emulator(
+            workdir / kind, kind, api_key=KEY, qbit_url=leecher.url, category=category
+        ) as arr:
+            doc = yaml.safe_load(
+                yaml.safe_dump(
+                    {
+                        "settings": {
+                            "policy": {
+                                "import_grace": 0,
+                                "validate_media": False,
+                                "fail_closed_firewalled": False,
+                            }
+                        },
+                        "qbittorrent": {"default": {"url": leecher.url}},
+                        "mqtt": {"enabled": False},
+                        "arr": {
+                            kind: {
+                                "type": kind,
+                                "url": arr.url,
+                                "api_key": KEY,
+                                "category": category,
+                            }
+                        },
+                    }
+                )
+            )
+            config_path = workdir / kind / "config.yaml"
+            config = write_config(config_path, doc)
+            with Store.open(f"sqlite:///{workdir / kind / 'state.db'}") as store:
+                p = Pipeline(kind, category, leecher, arr, store, config, config_path, Clock())
+                ext = ".flac" if kind == "lidarr" else ".mkv"
+                files = {f"Track{i}{ext}": 256 * KiB for i in range(3)}
+                added = add_downloading(
+                    seeder, leecher, f"Real.{category}", files, category=category
+                )
+                arr.link(added.hash, arr.generate(1))
+                manager = p.manager()
+                manager.cycle()
+                h = added.hash
+                wait_for(
+                    lambda h=h: (info(api(leecher), h) or {}).get("progress") == 1,
+                    "the real download to finish",
+                )
+                cycles(manager, p.clock, 3, step=120)
+                imports = p.commands(IMPORT[kind])
+                assert len(imports) == 1, imports
+                assert imports[0]["downloadClientId"].lower() == added.hash
+                cycles(manager, p.clock, 2, step=120)
+                assert len(p.commands(IMPORT[kind])) == 1
+
+
+@pytest.mark.parametrize("pipeline", ["radarr"], indirect=True)
+def test_missing_files_are_rechecked_first_then_removed_without_blocklist(
+    pipeline: Pipeline,
+) -> None:
+    from services.torrents import add_missing_files
+
+    p = pipeline
+    added = add_missing_files(
+        p.qbit, f"Gone.{p.category}", release_files(p, "Gone"), category=p.category
+    )
+    p.arr.link(added.hash, p.arr.generate(1))
+    manager = p.manager()
+    manager.cycle()
+    actions, _ = p.store.list_actions(instance=p.kind, hash=added.hash)
+    kinds = [a.action for a in actions if a.action != "set_file_priority"]  # the .nfo
+    assert kinds == ["recheck"], [(a.action, a.reason) for a in actions]
+    assert info(api(p.qbit), added.hash) is not None
+
+    wait_for(
+        lambda: (
+            (info(api(p.qbit), added.hash) or {}).get("state", "").startswith("checking") is False
+        ),
+        "the recheck to end",
+    )
+    for _ in range(6):
+        p.clock.advance(3600)
+        manager.cycle()
+        if info(api(p.qbit), added.hash) is None:
+            break
+    wait_for(lambda: info(api(p.qbit), added.hash) is None, "removal after the recheck")
+    deletes = [c for c in p.arr.calls(method="DELETE") if "/queue/" in c["path"]]
+    assert all(c["query"].get("blocklist") == "false" for c in deletes), deletes
+    actions, _ = p.store.list_actions(instance=p.kind, hash=added.hash)
+    ordered = [a.action for a in reversed(actions) if a.action != "set_file_priority"]
+    assert ordered[0] == "recheck"
+    assert any(a.action == "remove" and a.status == "done" for a in actions)
+
+
+@pytest.mark.parametrize("pipeline", ["radarr"], indirect=True)
+def test_private_tracker_torrent_leaves_the_queue_but_stays_in_the_client(
+    pipeline: Pipeline,
+) -> None:
+    """A finished private torrent whose import failed: blocklisted in the Arr, but kept in
+    qBittorrent to meet its seeding obligation (hit-and-run protection)."""
+    p = pipeline
+    added = add_seeding(
+        p.qbit,
+        f"Private.{p.category}",
+        release_files(p, "Private"),
+        category=p.category,
+        private=True,
+    )
+    p.arr.link(added.hash, p.arr.generate(1))
+    p.arr.set_download(
+        added.hash,
+        trackedDownloadState="importBlocked",
+        trackedDownloadStatus="warning",
+        statusMessages=[
+            {"title": "Private", "messages": ["No files found are eligible for import"]}
+        ],
+    )
+    manager = p.manager(min_seed_ratio=1.0, hit_and_run="and")
+    cycles(manager, p.clock, 3, step=120)
+    deletes = [c for c in p.arr.calls(method="DELETE") if "/queue/" in c["path"]]
+    assert len(deletes) == 1, deletes
+    assert deletes[0]["query"]["removeFromClient"] == "false"
+    assert deletes[0]["query"]["blocklist"] == "true"
+    assert info(api(p.qbit), added.hash) is not None, "a hit-and-run-bound torrent stays"
+    row = p.store.get_torrent(p.kind, added.hash)
+    assert row is not None and row.kept_for_hnr
+
+
+# --- commands, signals ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pipeline", ["sonarr"], indirect=True)
+def test_inbox_commands_are_executed_and_answered(pipeline: Pipeline) -> None:
+    import threading
+
+    p = pipeline
+    h, media_id = stalled_torrent(p, "Commanded")
+    keep = add_seeding(p.qbit, f"Keep.{p.category}", release_files(p, "Keep"), category=p.category)
+    manager = p.manager()
+    manager.config = p.config
+    runner = threading.Thread(target=manager.run, daemon=True)
+    runner.start()
+    try:
+        wait_for(lambda: manager.cycles >= 1, "the first cycle")
+
+        def ask(command: str, payload: dict[str, Any]) -> Any:
+            row = p.store.enqueue_command(command, p.kind, payload, "cli")
+            return p.store.wait_command(row.id, timeout=30)
+
+        done = ask("dry_run", {"value": True})
+        assert (done.status, done.result_data) == ("done", {"dry_run": True})
+        assert ask("dry_run", {"value": False}).status == "done"
+        cycles_before = manager.cycles
+        assert ask("run_now", {}).status == "done"
+        wait_for(lambda: manager.cycles > cycles_before, "the cycle run_now asked for")
+
+        searched = ask("search", {"media_ids": [media_id]})
+        assert searched.status == "done"
+        assert p.commands(SEARCH[p.kind][0]), "the search reached the Arr"
+
+        protected = ask("protect", {"hash": keep.hash, "value": True})
+        assert protected.status == "done"
+        wait_for(
+            lambda: "qbitrr-protected" in (info(api(p.qbit), keep.hash) or {}).get("tags", ""),
+            "the protect tag",
+        )
+        assert ask("recheck", {"hash": keep.hash}).status == "done"
+
+        removed = ask("remove", {"hash": h, "blocklist": True})
+        assert removed.status == "done", removed.error
+        wait_for(lambda: info(api(p.qbit), h) is None, "the removal asked for")
+
+        bad = ask("remove", {"hash": "0" * 40})
+        assert bad.status == "error" and "no torrent" in (bad.error or "")
+    finally:
+        manager.stopping = True
+        runner.join(30)
+    assert not runner.is_alive()
+
+
+@pytest.mark.parametrize("pipeline", ["radarr"], indirect=True)
+def test_sighup_reloads_and_sigterm_stops_cleanly(pipeline: Pipeline) -> None:
+    p = pipeline
+    log = p.config_path.parent / "signals.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qbitrr_mqtt", "manager", p.kind, "-c", str(p.config_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=open(log, "w"),  # noqa: SIM115
+    )
+    try:
+        wait_for(lambda: "started" in log.read_text(), "the manager to start")
+        good = p.config_path.read_text()
+        p.config_path.write_text("arr: [not, a, map\n")
+        proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "reload refused" in log.read_text(), "a bad file to be refused")
+        assert proc.poll() is None, "a bad config on reload keeps the manager running"
+        p.config_path.write_text(good)
+        with_policy(p.config_path, {"stalled_strikes": 7})
+        proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "config reloaded" in log.read_text(), "the good file to be loaded")
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        assert time.monotonic() - started < 30
+        assert "stopped" in log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
