@@ -152,6 +152,10 @@ def decide_torrent(snap: TorrentSnapshot, ctx: Context) -> list[Decision]:
         if priorities:
             out.append(priorities)
     if final:
+        if final.is_removal and candidate is not health:
+            # Removed for what it is (a dangerous file, a failed import, ...): striking it
+            # as stalled in the same check would only leave noise in the audit trail.
+            out = [d for d in out if d.action is not Action.STRIKE]
         out.append(final)
     if not found:
         imp = gate_import(import_decision(snap, ctx), snap, ctx)

@@ -235,3 +235,14 @@ def test_fail_closed_cycle(client: ClientView, arr: ArrView, blocked: str) -> No
 
 def test_normal_cycle_is_not_blocked() -> None:
     assert decide_cycle([], ctx()).blocked is None
+
+
+def test_a_stalled_release_removed_for_a_dangerous_file_gets_no_strike() -> None:
+    t = torrent(hash=f"{7:040x}", name="t7", state="stalledDL", added_on=NOW - DAY)
+    s = snap(t, files=files(f"{ROOT}/{ROOT}.mkv", f"{ROOT}/x.exe"))
+    decisions = decide_cycle([s], ctx()).decisions
+    assert any(d.is_removal and "x.exe" in d.reason for d in decisions)
+    assert not any(d.action is Action.STRIKE for d in decisions)
+    # Without the executable the same torrent is struck as usual.
+    clean = snap(t, files=files(f"{ROOT}/{ROOT}.mkv"))
+    assert any(d.action is Action.STRIKE for d in decide_cycle([clean], ctx()).decisions)
