@@ -30,3 +30,12 @@ def test_packaged_schema_matches_top_level():
     from qbitrr_mqtt.config.schema import load_schema
 
     assert load_schema() == json.loads((ROOT / "schema.json").read_text(encoding="utf-8"))
+
+
+def test_api_reference_is_current() -> None:
+    from qbitrr_mqtt.webui.reference import reference_markdown
+
+    committed = (ROOT / "docs" / "API.md").read_text(encoding="utf-8")
+    assert committed == reference_markdown(), (
+        "docs/API.md is stale: run `.venv/bin/python -m qbitrr_mqtt.webui.reference > docs/API.md`"
+    )
