@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +34,7 @@ class Problem:
 
     def __str__(self) -> str:
         tail = f"; expected {self.expected}" if self.expected else ""
-        return f"{self.path or '<top level>'}: {self.message}{tail}"
+        return _one_line(f"{self.path or '<top level>'}: {self.message}{tail}")
 
 
 class ConfigError(Exception):
@@ -46,8 +47,20 @@ class ConfigError(Exception):
         super().__init__(f"invalid config{where}:\n" + "\n".join(f"  {p}" for p in problems))
 
 
+_PLAIN_KEY = re.compile(r"^[\w-]+$")
+
+
+def _one_line(text: str) -> str:
+    """Control characters (a newline in a key, say) shown escaped: one problem, one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def join_path(parts: list[Any] | Any) -> str:
-    return ".".join(str(p) for p in parts)
+    """``settings.policy.stalled_strikes``; a key that is not a plain word is quoted."""
+    return ".".join(
+        str(p) if isinstance(p, int) or _PLAIN_KEY.match(str(p)) else json.dumps(str(p))
+        for p in parts
+    )
 
 
 def _describe_type(t: Any) -> str:

@@ -31,6 +31,7 @@ from .models import (
     TrackerRule,
     WebUIConfig,
 )
+from .safe_yaml import YamlTooComplex, load_yaml
 from .schema import fill_defaults, load_schema, subschema
 
 ENV_CONFIG = "QBITRR_MQTT_CONFIG"
@@ -69,14 +70,14 @@ def read_yaml(path: Path) -> dict[str, Any]:
             [Problem("", f"cannot read {path}: {exc}", "a readable UTF-8 file")]
         ) from None
     try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
+        doc = load_yaml(text)
+    except YamlTooComplex as exc:
         raise ConfigError(
-            [Problem("", f"YAML syntax error at {where}{problem}", "valid YAML")], str(path)
+            [Problem("", f"refused: {exc.problem}", "a plain YAML mapping of sections")],
+            str(path),
         ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([Problem("", yaml_error_text(exc), "valid YAML")], str(path)) from None
     if doc is None:
         return {}
     if not isinstance(doc, dict):
@@ -93,12 +94,24 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return doc
 
 
+def yaml_error_text(exc: yaml.YAMLError) -> str:
+    """One line saying where and what: PyYAML's own messages span several lines."""
+    if isinstance(exc, yaml.reader.ReaderError):
+        char = exc.character
+        code = f"#x{ord(char):04x}" if isinstance(char, str) else repr(char)
+        return f"YAML syntax error at character {exc.position}: {code}: {exc.reason}"
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+    problem = getattr(exc, "problem", None) or str(exc)
+    return " ".join(f"YAML syntax error at {where}{problem}".split())
+
+
 def parse_scalar(text: str) -> Any:
     """An environment value as a YAML scalar: 'false' → False, '0' → 0, '' → ''."""
     if text == "":
         return ""
     try:
-        value = yaml.safe_load(text)
+        value = load_yaml(text)
     except yaml.YAMLError:
         return text
     return "" if value is None and text.strip() in ('""', "''") else value
@@ -200,7 +213,7 @@ def _dedupe(problems: list[Problem]) -> list[Problem]:
 
 def _cross_checks(full: dict[str, Any]) -> list[Problem]:
     """Rules a JSON Schema cannot say: references between keys, regexes that compile."""
-    problems: list[Problem] = []
+    problems: list[Problem] = _unusable_characters(full)
     clients = full["qbittorrent"]
     seen_categories: dict[tuple[str, str], str] = {}
     policies = [("settings.policy", full["settings"]["policy"])]
@@ -250,6 +263,27 @@ def _cross_checks(full: dict[str, Any]) -> list[Problem]:
                     )
                 )
     return problems
+
+
+def _unusable_characters(value: Any, path: tuple[Any, ...] = ()) -> list[Problem]:
+    """Strings no path, URL or name can hold: a NUL character, or a lone UTF-16 surrogate
+    (YAML's ``"\\ud800"``), which cannot even be written back as UTF-8."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return [Problem(join_path(list(path)), "contains a NUL character", "text without one")]
+        if any("\ud800" <= c <= "\udfff" for c in value):
+            return [
+                Problem(join_path(list(path)), "contains a lone surrogate", "valid Unicode text")
+            ]
+        return []
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    return [p for key, child in items for p in _unusable_characters(child, (*path, key))]
 
 
 def load_config(

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from ..config.models import SECRET_KEYS
+from ..config.safe_yaml import compose_yaml
 
 MASK = "***"
 Node = yaml.Node
@@ -71,7 +72,8 @@ def _splice(text: str, edits: list[tuple[Node, str]]) -> str:
 
 
 def compose(text: str) -> Node | None:
-    return yaml.compose(text, Loader=yaml.SafeLoader)
+    """The node graph of ``text``; too large, deep or self-referring is a YAMLError."""
+    return compose_yaml(text)
 
 
 def redact_text(text: str) -> str:

@@ -18,6 +18,7 @@ import yaml
 from aiohttp import web
 
 from ..config import ConfigError, config_from_dict, load_config, redact
+from ..config.safe_yaml import load_yaml
 from . import config_edit
 from .errors import ApiError
 from .schemas import ref
@@ -65,7 +66,7 @@ def _read_file(path: Path) -> str:
 
 def _safe_load(text: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
     except yaml.YAMLError:
         return None
 
@@ -124,7 +125,7 @@ def _prepare(body: Any, stored: dict[str, Any]) -> tuple[str, dict[str, Any], st
         submitted = body if isinstance(body, str) else body["yaml"]
         try:
             text, missing = config_edit.restore_text(submitted, stored)
-            doc = yaml.safe_load(text)
+            doc = load_yaml(text)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = mark.line + 1 if mark else None
