@@ -12,6 +12,11 @@ Why it is more than ``paho.Client``:
   sends it oldest first after the next connect — but only once every message paho already held
   is acknowledged, so a state published before an outage never overwrites a newer one retained
   during it. Until the outbox is empty new messages queue behind it, keeping the order.
+* **Acknowledgements are counted by message id.** paho keeps a QoS 1 message it could not send
+  (``MQTT_ERR_NO_CONN``: the connection dropped between our check and the send) and resends it
+  after the reconnect, but that message's ``MQTTMessageInfo.is_published()`` raises forever.
+  So confirmation is tracked from ``on_publish`` (the broker's PUBACK) by mid, never from the
+  info objects.
 * **Handlers, not topics in callbacks.** Like Frigate's dispatcher, callers register
   ``filter -> handler``; subscriptions are remade on every connect; a failing handler is logged
   and never reaches paho's network thread.
@@ -24,7 +29,6 @@ import ssl
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -33,7 +37,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ..config.models import MqttConfig
-from .outbox import MemoryOutbox, OutboxStore, as_item
+from .outbox import MemoryOutbox, OutboxItem, OutboxStore, as_item
 from .payloads import canonical_json
 from .topics import OFFLINE, ONLINE, STOPPED, Topics
 
@@ -120,8 +124,13 @@ class MqttConnection:
         self._connected = threading.Event()
         self._wake = threading.Event()
         self._stopping = threading.Event()
-        self._unconfirmed: deque[mqtt.MQTTMessageInfo] = deque()
+        # QoS 1 mids sent and not yet acknowledged; acks that beat their _track call; mids
+        # given up on after confirm_timeout (their late ack must not count for a reused mid)
+        self._inflight: set[int] = set()
+        self._acked_early: set[int] = set()
+        self._abandoned: set[int] = set()
         self._ulock = threading.Lock()
+        self._queued_seq = 0  # outbox puts so far (under _plock): the flusher's "nothing new"
         self._pending_ids: list[Any] = []
         self._started = self._stopped = False
         self._flusher: threading.Thread | None = None
@@ -179,6 +188,7 @@ class MqttConnection:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_publish = self._on_publish
         return client
 
     def start(self, wait: float | None = None) -> bool:
@@ -203,16 +213,14 @@ class MqttConnection:
             return False
         self._stopped = True
         deadline = time.monotonic() + timeout
-        while self.connected and not self._drained() and time.monotonic() < deadline - timeout / 2:
+        while self.connected and not self.drained() and time.monotonic() < deadline - timeout / 2:
             self._wake.set()
             time.sleep(0.02)
         self._stopping.set()
         confirmed = False
         if self.availability_topic and self.connected:
             with self._plock:
-                info = self._client.publish(
-                    self.availability_topic, self.stop_payload, qos=1, retain=True
-                )
+                info = self._send(self.availability_topic, self.stop_payload, retain=True)
             try:
                 info.wait_for_publish(max(0.1, deadline - time.monotonic()))
                 confirmed = info.is_published()
@@ -276,7 +284,7 @@ class MqttConnection:
         if subs:  # before "online": a process that says online takes requests
             client.subscribe(subs)
         if self.availability_topic:
-            self._track(client.publish(self.availability_topic, ONLINE, qos=1, retain=True))
+            self._send(self.availability_topic, ONLINE, retain=True)
         for hook in list(self._connect_hooks):
             try:
                 hook()
@@ -291,6 +299,18 @@ class MqttConnection:
         self._connected.clear()
         if not self._stopping.is_set():
             log.warning("MQTT connection lost (%s); reconnecting with backoff", reason)
+
+    def _on_publish(self, _c: mqtt.Client, _u: Any, mid: int, reason: Any, _p: Any) -> None:
+        """The broker acknowledged message ``mid`` (a PUBACK, even one refusing it)."""
+        if getattr(reason, "is_failure", False):
+            log.warning("MQTT broker refused message %s: %s", mid, reason)
+        with self._ulock:
+            if mid in self._inflight:
+                self._inflight.discard(mid)
+            elif mid in self._abandoned:
+                self._abandoned.discard(mid)
+            else:  # acknowledged before the publishing thread got to _track it
+                self._acked_early.add(mid)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, raw: mqtt.MQTTMessage) -> None:
         try:
@@ -359,7 +379,7 @@ class MqttConnection:
 
         self.subscribe(topic_filter, on_retained, force=True)
         self.subscribe(marker, on_marker)
-        self._client.publish(marker, "sync", qos=1, retain=False)
+        self._send(marker, "sync", retain=False)
         if not done.wait(timeout):
             log.warning("MQTT: reading retained %s timed out; using what arrived", topic_filter)
         self.unsubscribe(marker, on_marker)
@@ -371,31 +391,36 @@ class MqttConnection:
         """Send at QoS 1, or queue in the outbox while disconnected. True when sent now."""
         text = encode_payload(payload)
         with self._plock:
-            if self._direct and self.connected:
-                info = self._client.publish(topic, text, qos=1, retain=retain)
-                # NO_CONN: paho keeps the message and resends it after the reconnect
-                if info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
-                    self._track(info)
-                    self._count("messages_sent")
-                    return True
+            if self._direct and self.connected and _accepted(self._send(topic, text, retain)):
+                self._count("messages_sent")
+                return True
             self.outbox.outbox_put(topic, text, retain)
+            self._queued_seq += 1
             self._count("messages_queued")
         self._wake.set()
         return False
 
-    def _track(self, info: mqtt.MQTTMessageInfo) -> None:
+    def _send(self, topic: str, text: str, retain: bool) -> mqtt.MQTTMessageInfo:
+        """Hand one QoS 1 message to paho and track its acknowledgement (every publish goes
+        through here, so every PUBACK belongs to a tracked mid)."""
+        info = self._client.publish(topic, text, qos=1, retain=retain)
+        if _accepted(info):
+            self._track(info.mid)
+        return info
+
+    def _track(self, mid: int) -> None:
         with self._ulock:
-            self._unconfirmed.append(info)
-            if len(self._unconfirmed) > 256:
-                self._unconfirmed = deque(i for i in self._unconfirmed if not i.is_published())
+            if mid in self._acked_early:
+                self._acked_early.discard(mid)
+            else:
+                self._inflight.add(mid)
 
     def _all_confirmed(self) -> bool:
         with self._ulock:
-            while self._unconfirmed and self._unconfirmed[0].is_published():
-                self._unconfirmed.popleft()
-            return not self._unconfirmed
+            return not self._inflight
 
-    def _drained(self) -> bool:
+    def drained(self) -> bool:
+        """True when the outbox is empty and the broker acknowledged everything sent."""
         return self._direct and self._all_confirmed()
 
     def _wait_confirmed(self) -> bool:
@@ -409,7 +434,8 @@ class MqttConnection:
                     "MQTT: messages unacknowledged for %ss; flushing anyway", self.confirm_timeout
                 )
                 with self._ulock:
-                    self._unconfirmed.clear()
+                    self._abandoned |= self._inflight
+                    self._inflight.clear()
                 return True
             time.sleep(0.02)
         return True
@@ -426,7 +452,12 @@ class MqttConnection:
                 time.sleep(1)
 
     def _flush_once(self) -> bool:
-        """Send one batch of the outbox; False when there is nothing (more) to do now."""
+        """Send one batch of the outbox; False when there is nothing (more) to do now.
+
+        The outbox is read without holding the publish lock (a slow store must not stall
+        publishers); only the switch to direct publishing takes it, and only when no message
+        was queued since the empty read.
+        """
         if not self.connected or self._direct:
             return False
         if not self._wait_confirmed():
@@ -434,16 +465,32 @@ class MqttConnection:
         if self._pending_ids:  # the previous batch is acknowledged: forget it
             self.outbox.outbox_delete(self._pending_ids)
             self._pending_ids = []
-        with self._plock:
-            items = [as_item(row) for row in self.outbox.outbox_take(self.flush_batch)]
-            if not items:
+        seen = self._queued_seq
+        items = [as_item(row) for row in self.outbox.outbox_take(self.flush_batch)]
+        if not items:
+            with self._plock:
+                if self._queued_seq != seen:
+                    return True  # queued meanwhile: read again
                 self._direct = self.connected
-                return False
-            for item in items:
-                self._track(
-                    self._client.publish(item.topic, item.payload, qos=1, retain=item.retain)
-                )
-            self._pending_ids = [item.id for item in items]
-        self._count("messages_sent", len(items))
-        self._count("messages_flushed", len(items))
+            return False
+        sent = self._send_batch(items)
+        self._count("messages_sent", sent)
+        self._count("messages_flushed", sent)
         return True
+
+    def _send_batch(self, items: list[OutboxItem]) -> int:
+        """Publish ``items`` in order, stopping at the first paho refuses (it stays queued);
+        remembers the ids paho holds, deleted once the broker acknowledged them."""
+        for n, item in enumerate(items):
+            if not _accepted(self._send(item.topic, item.payload, item.retain)):
+                log.warning("MQTT: paho refused %s; retrying after the next connect", item.topic)
+                self._pending_ids = [i.id for i in items[:n]]
+                time.sleep(0.5)
+                return n
+        self._pending_ids = [item.id for item in items]
+        return len(items)
+
+
+def _accepted(info: mqtt.MQTTMessageInfo) -> bool:
+    """paho holds the message: sent, or kept for the reconnect (``NO_CONN`` at QoS 1)."""
+    return info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN)
