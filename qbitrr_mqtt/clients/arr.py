@@ -157,7 +157,10 @@ class ArrClient:
         except Exception as exc:  # pyarr raises one class per status; 5xx means try again later
             status = _status_of(exc)
             if status is None or status >= 500:
-                raise ArrUnavailable(f"{self.instance.name}: {endpoint} failed: {exc}") from exc
+                code = f" ({status})" if status is not None else ""
+                raise ArrUnavailable(
+                    f"{self.instance.name}: {endpoint} failed{code}: {exc}"
+                ) from exc
             raise ArrError(
                 f"{self.instance.name}: {endpoint} refused ({status}): {exc}", status
             ) from exc

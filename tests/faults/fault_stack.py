@@ -37,7 +37,14 @@ from qbitrr_mqtt.supervisor.rpc import ProcessInfo, SupervisorClient, Supervisor
 from qbitrr_mqtt.supervisor.run import paths
 from services.arr_emulator import EmulatorProcess
 from services.runners import MosquittoHandle, QbitHandle, free_port
-from services.torrents import Added, add_stalled
+from services.torrents import (
+    Added,
+    add_stalled,
+    api,
+    make_payload,
+    make_torrent,
+    wait_state,
+)
 
 KEY = "fault-api-key-0123456789abcdef"
 TOKEN = "fault-webui-token-0123456789abcdef"
@@ -53,6 +60,8 @@ FAST_POLICY: dict[str, Any] = {
     "validate_media": False,
     "max_removals_per_cycle": 50,
     "maximum_deletable_percentage": 1.0,
+    # qbittorrent-nox on loopback always reports "firewalled" (no incoming connections).
+    "fail_closed_firewalled": False,
 }
 
 
@@ -89,6 +98,7 @@ class Instance:
     category: str
     policy: dict[str, Any] = field(default_factory=dict)
     supervisor: dict[str, Any] = field(default_factory=dict)
+    timeout: float = 5
 
     @property
     def program(self) -> str:
@@ -134,9 +144,10 @@ class FaultStack:
     # --- configuration ------------------------------------------------------------------
 
     def add_instance(
-        self, name: str, arr: EmulatorProcess, category: str, **policy: Any
+        self, name: str, arr: EmulatorProcess, category: str, timeout: float = 5, **policy: Any
     ) -> Instance:
-        inst = Instance(name, arr, category, policy=policy)
+        """One Arr instance (``policy`` overrides FAST_POLICY; ``timeout`` of its API calls)."""
+        inst = Instance(name, arr, category, policy=policy, timeout=timeout)
         self.instances[name] = inst
         return inst
 
@@ -166,7 +177,7 @@ class FaultStack:
                     "url": i.arr.url,
                     "api_key": i.arr.api_key,
                     "category": i.category,
-                    "timeout": 5,
+                    "timeout": i.timeout,
                     "policy": i.policy,
                     "supervisor": {
                         "startsecs": 1,
@@ -271,6 +282,27 @@ class FaultStack:
         media = inst.arr.generate(1)
         inst.arr.link(added.hash, media)
         return added, media[0]
+
+    def stalled_batch(self, inst: Instance, names: list[str], category: str) -> list[str]:
+        """Several stalled torrents at once (added together, then waited for together), in
+        ``category``, each linked to a new library item of ``inst``'s Arr; their hashes."""
+        client = api(self.qbit)
+        hashes = []
+        for name in names:
+            scratch = self.qbit.workdir / "payloads" / f"{name}-{uuid.uuid4().hex[:8]}"
+            payload = make_payload(scratch / "source", name, {f"{name}.mkv": 16 * KiB})
+            torrent, h = make_torrent(payload)
+            client.torrents_add(
+                torrent_files=torrent,
+                save_path=str(scratch / "save"),
+                category=category,
+                use_auto_torrent_management=False,
+            )
+            inst.arr.link(h, inst.arr.generate(1))
+            hashes.append(h)
+        for h in hashes:
+            wait_state(client, h, {"stalledDL"})
+        return hashes
 
 
 @contextlib.contextmanager
