@@ -48,6 +48,7 @@ POLICY_OPTIONS = (
     "max_ratio",
     "max_seed_time",
     "remove_torrent",
+    "fail_closed_firewalled",
 )
 _NAME = re.compile(r"^[a-z0-9-]+$")
 _FIX = "fix the options above in the add-on's Configuration tab, then start it again"
