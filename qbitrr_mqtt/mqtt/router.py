@@ -7,6 +7,9 @@ finished by then the answer is ``ok`` with ``{"command_id": ..., "state": "pendi
 ``"running"``): the command is queued, not lost, and ``GET /api/v1/commands/{id}`` shows how it
 ended.
 
+A request left *retained* on the broker is stale (whoever sent it is long gone) and is
+ignored with a warning: carrying it out would restart a manager at every reconnect.
+
 The waiting happens on a small worker pool, never on paho's network thread, so one slow
 command does not hold up other requests, the connection's keepalive, or its reconnects. A
 flood of requests beyond ``max_pending`` is answered "busy" at once instead of queueing
@@ -134,6 +137,15 @@ class RequestRouter:
     def _on_message(self, msg: Message) -> None:
         command = self.topics.command_of(msg.topic)
         if command is None:
+            return
+        if msg.retain:
+            # Delivered because it was left retained on the broker, not sent now: carrying it
+            # out would repeat a stale restart at every (re)connect. Nobody waits for an answer.
+            log.warning(
+                "ignored a retained request on %s (%d bytes): requests must not be retained",
+                msg.topic,
+                len(msg.payload),
+            )
             return
         if not self._slots.acquire(blocking=False):
             self._answer(command, Response.fail("busy: too many requests in progress; retry later"))
