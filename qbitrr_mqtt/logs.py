@@ -57,10 +57,15 @@ class SecretFilter(logging.Filter):
 
 
 def config_secrets(config: Any) -> list[str | None]:
-    """Every secret value of a Config: passwords, API keys, the WebUI token."""
+    """Every secret value of a Config: passwords, API keys, the WebUI token, and passwords
+    written inside URLs (a PostgreSQL ``database.url``)."""
+    from .config.url_secrets import url_secret_values
+
     values: list[str | None] = [config.mqtt.password, config.webui.token]
     values += [c.password for c in config.qbittorrent.values()]
     values += [a.api_key for a in config.arr.values()]
+    urls = [config.database.url, *(c.url for c in config.qbittorrent.values())]
+    values += url_secret_values([*urls, *(a.url for a in config.arr.values())])
     return values
 
 

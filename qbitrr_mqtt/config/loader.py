@@ -33,6 +33,7 @@ from .models import (
 )
 from .safe_yaml import YamlTooComplex, load_yaml
 from .schema import fill_defaults, load_schema, subschema
+from .url_secrets import mask_url
 
 ENV_CONFIG = "QBITRR_MQTT_CONFIG"
 ENV_PREFIX = "QBITRR_"
@@ -386,7 +387,8 @@ def build(full: dict[str, Any], source: Path | None = None) -> Config:
 
 
 def redact(value: Any) -> Any:
-    """A copy with every secret replaced by '***' (None stays None: nothing to hide)."""
+    """A copy with every secret replaced by '***' (None stays None: nothing to hide), and the
+    password inside a URL (``database.url``) too."""
     if isinstance(value, dict):
         return {
             k: ("***" if k in SECRET_KEYS and v not in (None, "") else redact(v))
@@ -394,4 +396,4 @@ def redact(value: Any) -> Any:
         }
     if isinstance(value, list):
         return [redact(v) for v in value]
-    return value
+    return mask_url(value)

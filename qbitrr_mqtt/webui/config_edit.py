@@ -21,6 +21,7 @@ import yaml
 
 from ..config.models import SECRET_KEYS
 from ..config.safe_yaml import compose_yaml
+from ..config.url_secrets import is_masked_url, mask_url, unmask_url, url_password
 
 MASK = "***"
 Node = yaml.Node
@@ -48,6 +49,27 @@ def _secret_scalars(
                     stack.append(((*where, name), value))
         elif isinstance(current, yaml.SequenceNode):
             stack.extend(((*where, i), item) for i, item in enumerate(current.value))
+
+
+def _url_scalars(node: Node, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Node]]:
+    """(path, node) of every string scalar that is a URL with a password in it, or masked."""
+    seen: set[int] = set()
+    stack: list[tuple[tuple[Any, ...], Node]] = [(path, node)]
+    while stack:
+        where, current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, yaml.MappingNode):
+            for key, value in current.value:
+                name = key.value if isinstance(key, yaml.ScalarNode) else None
+                stack.append(((*where, name), value))
+        elif isinstance(current, yaml.SequenceNode):
+            stack.extend(((*where, i), item) for i, item in enumerate(current.value))
+        elif current.tag == "tag:yaml.org,2002:str" and (
+            url_password(current.value) or is_masked_url(current.value)
+        ):
+            yield where, current
 
 
 def _is_hidden(node: Node) -> bool:
@@ -82,6 +104,7 @@ def redact_text(text: str) -> str:
     if root is None:
         return text
     edits = [(n, json.dumps(MASK)) for _, n in _secret_scalars(root) if _is_hidden(n)]
+    edits += [(n, json.dumps(mask_url(n.value))) for _, n in _url_scalars(root)]
     return _splice(text, edits)
 
 
@@ -122,6 +145,13 @@ def restore_text(text: str, stored: dict[str, Any]) -> tuple[str, list[str]]:
             edits.append((node, json.dumps(value)))
         else:
             missing.append(dotted(path))
+    for path, node in _url_scalars(root):
+        if is_masked_url(node.value):
+            kept = unmask_url(node.value, _lookup(stored, path))
+            if kept is None:
+                missing.append(dotted(path))
+            else:
+                edits.append((node, json.dumps(kept)))
     return _splice(text, edits), missing
 
 
@@ -147,6 +177,9 @@ def restore_doc(
     if isinstance(doc, list):
         items = [restore_doc(v, stored, (*path, i)) for i, v in enumerate(doc)]
         return [v for v, _ in items], [m for _, more in items for m in more]
+    if is_masked_url(doc):
+        kept = unmask_url(doc, _lookup(stored, path))
+        return (doc, [dotted(path)]) if kept is None else (kept, [])
     return doc, []
 
 
