@@ -44,7 +44,7 @@ export function mount(root) {
       h("td", {}, t.instance),
       h("td", {}, badge(health, kind), t.state && t.state !== health ? h("div", { class: "muted" }, t.state) : null),
       h("td", {}, t.progress != null ? `${Math.round(t.progress * 100)}%` : "—"),
-      h("td", { "data-testid": "torrent-strikes" }, t.strikes, t.strike_reason ? h("div", { class: "muted" }, t.strike_reason) : null),
+      h("td", { class: "wrap", "data-testid": "torrent-strikes" }, t.strikes, t.strike_reason ? h("div", { class: "muted" }, t.strike_reason) : null),
       h("td", {}, t.last_action || "—", t.last_action_at ? h("div", { class: "muted" }, when(t.last_action_at)) : null),
       h("td", {}, h("div", { class: "row-actions" },
         h("button", { type: "button", "data-testid": "torrent-recheck", onclick: () => act(t, "recheck") }, "Recheck"),
