@@ -58,6 +58,9 @@ DEMO_SETTINGS: dict[str, Any] = {
         "validate_media": False,
         "search_missing": True,
         "search_interval": 120,
+        # The demo's qBittorrents see no incoming connections (loopback, no port forwarding),
+        # so they always report "firewalled": strikes and removals must not wait for that.
+        "fail_closed_firewalled": False,
     },
 }
 
@@ -283,8 +286,12 @@ def _add_rate_limited(services: DemoServices, spec: DemoTorrent) -> str:
 def add_scenario(
     services: DemoServices, say: Callable[[str], None]
 ) -> list[tuple[DemoTorrent, str]]:
-    """Every scenario torrent in the client, linked to its media in its Arr's queue."""
+    """Seed the libraries, then put every scenario torrent into the client (when there is
+    one), linked to its media in its Arr's queue."""
     media = seed_libraries(services)
+    if services.client is None:
+        return []
+    say("Adding torrents:")
     added = []
     for spec in SCENARIO:
         h = add_torrent(services, spec)
@@ -345,6 +352,14 @@ def write_config(path: Path, doc: dict[str, Any]) -> None:
 # --- what the newcomer sees --------------------------------------------------------------
 
 
+def cli_command() -> str:
+    """How to call this installation's ``qbitrr-mqtt`` from another shell."""
+    script = Path(sys.executable).parent / "qbitrr-mqtt"
+    if shutil.which("qbitrr-mqtt") == str(script):
+        return "qbitrr-mqtt"
+    return str(script) if script.exists() else f"{sys.executable} -m qbitrr_mqtt"
+
+
 def banner(
     services: DemoServices, cfg: Any, torrents: list[tuple[DemoTorrent, str]], temporary: bool
 ) -> str:
@@ -362,7 +377,7 @@ def banner(
             f"  MQTT       mosquitto_sub -h {cfg.mqtt.host} -p {cfg.mqtt.port} -t '{cfg.mqtt.base_topic}/#' -v"
         )
     lines += [
-        f"  status     {sys.executable} -m qbitrr_mqtt status -c {cfg.source}",
+        f"  status     {cli_command()} status -c {cfg.source}",
         f"  config     {cfg.source}",
         f"  logs       {Path(cfg.settings.data_dir) / 'logs'}",
     ]
@@ -458,10 +473,7 @@ def run_demo(workdir: Path | None = None) -> int:
     try:
         with stoppable():
             start_services(services, say)
-            added: list[tuple[DemoTorrent, str]] = []
-            if services.client is not None:
-                say("Adding torrents:")
-                added = add_scenario(services, say)
+            added = add_scenario(services, say)
             from services.runners import free_port
 
             doc = demo_config(services, free_port(), secrets.token_urlsafe(18))

@@ -28,7 +28,7 @@ import yaml
 from qbitrr_mqtt.demo import MARKER, SCENARIO
 from qbitrr_mqtt.mqtt.testing import MqttProbe
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 START_TIMEOUT = 300.0  # services, torrents (one real download set-up each), supervisord
 ACTION_TIMEOUT = 300.0  # stalled_delay is 1 minute, strikes every 10 s
