@@ -117,6 +117,15 @@ def _media_ids(key: str, value: Any) -> list[int]:
     return list(dict.fromkeys(value))
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _level(key: str, value: Any) -> str:
+    if not isinstance(value, str) or value.upper() not in LOG_LEVELS:
+        raise ValueError(f"'{key}' must be one of {', '.join(LOG_LEVELS)}")
+    return value.upper()
+
+
 @dataclass(frozen=True, slots=True)
 class CommandSpec:
     fields: dict[str, Check] = field(default_factory=dict)
@@ -150,6 +159,11 @@ COMMANDS: dict[str, CommandSpec] = {
         ("hash",),
         {"value": True},
         help="protect one torrent from removal (value false: unprotect)",
+    ),
+    "log_level": CommandSpec(
+        {"value": _level},
+        ("value",),
+        help="change the manager's log level now, until it restarts",
     ),
 }
 

@@ -117,6 +117,12 @@ COMMAND_BODY = {
             ("hash",),
             "Protect one torrent from removal (or stop protecting it).",
         ),
+        _command(
+            "log_level",
+            {"value": {"enum": ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]}},
+            ("value",),
+            "Change the manager's log level now (until it restarts).",
+        ),
     ]
 }
 

@@ -9,8 +9,6 @@ covers (process topics, stale devices with a synthetic payload, reload) is not r
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Any
 
 import pytest
 from bridge_stack import Stack, make_stack
+from real_manager_stack import RealManagerStack, make_real_stack
 
 from qbitrr_mqtt.config import config_from_dict
 from qbitrr_mqtt.mqtt.discovery import DiscoveryBuilder
@@ -62,6 +61,7 @@ INBOX_BODIES: dict[str, dict[str, Any]] = {
     "recheck": {"hash": H},
     "remove": {"hash": H, "blocklist": True},
     "protect": {"hash": H},
+    "log_level": {"value": "DEBUG"},
 }
 
 
@@ -75,25 +75,6 @@ def broker(tmp_path: Path) -> Iterator[Any]:
 def stack(broker: Any) -> Iterator[Stack]:
     with make_stack(broker) as s:
         yield s
-
-
-class RealManagerStack(Stack):
-    """A stack whose managers listed in ``real`` run the real ``qbitrr-mqtt manager``.
-
-    Their qBittorrent and Arr URLs point at closed ports and ``dry_run`` is on, so they never
-    act on anything; they still take inbox commands and publish their state.
-    """
-
-    def __init__(self, root: Path, broker: Any, real: set[str]) -> None:
-        super().__init__(root, broker)
-        self.real = real
-
-    def overrides(self) -> dict[str, str]:
-        return {
-            program: command
-            for program, command in super().overrides().items()
-            if program.removeprefix("manager-") not in self.real
-        }
 
 
 def topics(stack: Stack) -> Topics:
@@ -391,14 +372,9 @@ def test_start_clears_discovery_of_instances_no_longer_configured(stack: Stack) 
 
 @pytest.fixture
 def real_stack(broker: Any) -> Iterator[RealManagerStack]:
-    """A stack in which manager ``a`` is the real one (same short /tmp root as make_stack)."""
-    root = Path(tempfile.mkdtemp(prefix="qbr-", dir="/tmp"))
-    stack = RealManagerStack(root, broker, real={"a"})
-    try:
+    """A stack in which manager ``a`` is the real one."""
+    with make_real_stack(broker, {"a"}) as stack:
         yield stack
-    finally:
-        stack.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_dry_run_switch_follows_the_real_setting(real_stack: RealManagerStack) -> None:

@@ -61,6 +61,7 @@ def parse(command: str, body: object) -> object:
             {"instance": "radarr", "hash": H + "0" * 24, "value": False},
             {"hash": (H + "0" * 24).lower(), "value": False},
         ),
+        ("log_level", {"instance": "radarr", "value": "debug"}, {"value": "DEBUG"}),
     ],
 )
 def test_valid_requests(command, body, expected):
@@ -81,6 +82,7 @@ def test_every_command_has_a_valid_example():
         "recheck",
         "remove",
         "protect",
+        "log_level",
     }
     assert set(COMMANDS) == covered
 
