@@ -401,6 +401,13 @@ class Manager:
             return
         if d.is_removal:
             self._removed.add(d.hash)
+        if d.action is Action.SET_FILE_PRIORITY and d.hash in self._files:
+            # The cached file list must show the new priorities, or the next cycle would
+            # decide (and journal) the same change again.
+            ids, prio = set(d.file_ids), d.priority or 0
+            self._files[d.hash] = tuple(
+                replace(f, priority=prio) if f.index in ids else f for f in self._files[d.hash]
+            )
         extra: dict[str, Any] = {}
         if d.action is Action.IMPORT:
             extra["import_sent_at"] = at

@@ -566,3 +566,16 @@ def test_sighup_reloads_and_sigterm_stops_cleanly(pipeline: Pipeline) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+@pytest.mark.parametrize("pipeline", ["lidarr"], indirect=True)
+def test_unwanted_files_are_skipped_once_and_really_skipped(pipeline: Pipeline) -> None:
+    p = pipeline
+    h, _ = stalled_torrent(p, "With.Extras")  # a .flac and an .nfo
+    manager = p.manager(stalled_strikes=10)
+    cycles(manager, p.clock, 4, step=30)
+    actions, _ = p.store.list_actions(instance=p.kind, hash=h)
+    skips = [a for a in actions if a.action == "set_file_priority"]
+    assert len(skips) == 1 and ".nfo" in skips[0].reason, [(a.action, a.reason) for a in actions]
+    files = {f["name"].rsplit("/", 1)[-1]: f["priority"] for f in manager.qbit.files(h)}
+    assert files == {"With.Extras.flac": 1, "With.Extras.nfo": 0}
