@@ -60,6 +60,18 @@ def log_tail(path: Path, lines: int = 30) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the process that started it dies (Linux
+    PR_SET_PDEATHSIG), so a SIGKILLed test run or demo leaves no broker or client behind."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the fixtures' own cleanup still runs
+        pass
+
+
 class ServiceHandle:
     """A child process started from a fixed command; restartable on the same ports."""
 
@@ -90,6 +102,7 @@ class ServiceHandle:
                 stdin=subprocess.DEVNULL,
                 cwd=self.cwd,
                 start_new_session=True,  # a Ctrl-C in the test terminal is ours to forward
+                preexec_fn=_die_with_parent,
             )
         deadline = time.monotonic() + START_TIMEOUT
         while not self.ready():

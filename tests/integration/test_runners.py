@@ -127,3 +127,32 @@ def test_missing_files_and_metadata_states(workdir):
         assert states == {missing.hash: "missingFiles", meta.hash: "metaDL"}
         with pytest.raises(ValueError, match="unknown state"):
             T.add_in_state("exploded", q, "x")
+
+
+def test_services_die_with_the_process_that_started_them(tmp_path: Path) -> None:
+    """A SIGKILLed test run or demo must not leave its broker behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import sys, time; from pathlib import Path; "
+        "from services.runners import start_mosquitto; "
+        f"h = start_mosquitto(Path({str(tmp_path)!r})); print(h.pid, flush=True); time.sleep(600)"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    os.kill(child, 0)  # running
+    parent.send_signal(signal.SIGKILL)
+    parent.wait(30)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)  # not our child: init adopts and reaps it
+    raise AssertionError(f"mosquitto (pid {child}) outlived the process that started it")
