@@ -615,7 +615,8 @@ class Manager:
             else None,
             last_cycle_duration=self.last_duration,
             heartbeat_at=datetime.now(UTC),
-            error=error,
+            # The API shows one error line per instance: a lasting problem when nothing worse.
+            error=error or "; ".join(self.problems()) or None,
         )
         self._write_instance_state(fields)
         if self.publisher is not None:

@@ -120,3 +120,68 @@ def test_ffprobe_fails_a_fake_video_and_passes_a_real_one(
     imports = p.commands(IMPORT[p.kind])
     assert [i["downloadClientId"].lower() for i in imports] == [real], "only the real one"
     assert manager.media is not None and manager.media.available
+
+
+@pytest.mark.parametrize("pipeline", ["radarr"], indirect=True)
+def test_without_ffprobe_the_manager_keeps_working_and_says_so(
+    pipeline: Pipeline, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = pipeline
+    empty = workdir / "no-tools"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))  # no ffprobe anywhere
+    folder = workdir / "payload-x" / f"Any.Movie.{uuid.uuid4().hex[:6]}"
+    folder.mkdir(parents=True)
+    (folder / "Any.Movie.mkv").write_bytes(b"not checked without ffprobe\n" * 1000)
+    h = seed_folder(p, folder)
+    p.arr.link(h, p.arr.generate(1))
+    manager = p.manager(validate_media=True)
+    cycles(manager, p.clock, 3, step=120)
+    assert manager.media is not None and not manager.media.available
+    problem = "ffprobe"
+    assert any(problem in x for x in manager.problems())
+    state = p.store.get_instance_state(p.kind)
+    assert state is not None and problem in (state.error or "")
+    # Validation skipped, not failed: the release is imported as without validation.
+    assert [i["downloadClientId"].lower() for i in p.commands(IMPORT[p.kind])] == [h]
+    assert blocklist_calls(p) == []
+
+
+@pytest.mark.parametrize("pipeline", ["sonarr"], indirect=True)
+def test_auto_delete_cleans_the_extras_after_import_and_never_the_media(
+    pipeline: Pipeline, workdir: Path
+) -> None:
+    p = pipeline
+    folder = workdir / "payload-c" / f"Show.S01E01.{uuid.uuid4().hex[:6]}"
+    (folder / "Sample").mkdir(parents=True)
+    (folder / "Show.S01E01.mkv").write_bytes(b"v" * 40_000)
+    (folder / "Show.S01E01.nfo").write_text("info")
+    (folder / "Sample" / "sample.mkv").write_bytes(b"s" * 5_000)
+    h = seed_folder(p, folder)
+    (folder / "leftover.txt").write_text("not part of the torrent")
+    p.arr.link(h, p.arr.generate(1))
+    manager = p.manager(auto_delete=True)
+    # What the manager does while a release downloads: unwanted files get priority 0, so
+    # qBittorrent stops seeding them and they may go after the import.
+    unwanted = [f["index"] for f in manager.qbit.files(h) if not f["name"].endswith("E01.mkv")]
+    manager.qbit.set_file_priority(h, unwanted, 0)
+    for _ in range(8):
+        manager.cycle()
+        p.clock.advance(120)
+        p.arr.finish_commands()  # the Arr imports: its queue record goes away
+        row = p.store.get_torrent(p.kind, h)
+        if row is not None and row.imported and not (folder / "Show.S01E01.nfo").exists():
+            break
+    row = p.store.get_torrent(p.kind, h)
+    assert row is not None and row.imported
+    assert (folder / "Show.S01E01.mkv").exists(), "the media is never deleted"
+    actions, _ = p.store.list_actions(instance=p.kind, hash=h)
+    assert not (folder / "Show.S01E01.nfo").exists(), (
+        [(a.action, a.status, a.reason, a.error) for a in actions],
+        [(f["name"], f["priority"]) for f in manager.qbit.files(h)],
+    )
+    assert not (folder / "Sample").exists()
+    assert not (folder / "leftover.txt").exists()
+    actions, _ = p.store.list_actions(instance=p.kind, hash=h)
+    cleanups = [a for a in actions if a.action == "cleanup"]
+    assert [a.status for a in cleanups] == ["done"]
