@@ -15,6 +15,7 @@ the config.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -36,6 +37,7 @@ from ..policy import (
     plan_searches,
     probe_request,
 )
+from ..store.base import StorageFull
 from . import views
 from .backoff import Backoff
 from .commands import CommandHandler
@@ -82,6 +84,7 @@ class Manager:
         self.run_now = False
         self.qbit_backoff = Backoff("qBittorrent")
         self.arr_backoff = Backoff(f"Arr {name}")
+        self.storage_backoff = Backoff("the database", maximum=60.0)
         state = store.get_instance_state(name)
         self.dry_run = (
             bool(state.dry_run) if state is not None and state.dry_run else config.settings.dry_run
@@ -130,16 +133,39 @@ class Manager:
             ", dry run" if self.dry_run else "",
         )
         while not self.stopping:
-            now = self.clock()
-            if self.run_now or now >= self.next_cycle_at:
-                self.run_now = False
-                delay = self.cycle()
-                self.next_cycle_at = self.clock() + delay
-            self._wait_until(self.next_cycle_at)
+            try:
+                now = self.clock()
+                if self.run_now or now >= self.next_cycle_at:
+                    self.run_now = False
+                    delay = self.cycle()
+                    self.storage_backoff.succeeded()
+                    self.next_cycle_at = self.clock() + delay
+                self._wait_until(self.next_cycle_at)
+            except StorageFull as exc:  # disk full: say so, keep running, try again later
+                self._storage_full(exc)
         if self.media is not None:
             self.media.close()
         log.info("manager %s stopped", self.name)
         return 0
+
+    def _storage_full(self, exc: StorageFull) -> None:
+        """The database cannot be written: report it on MQTT (which needs no disk), wait
+        with backoff, and settle unfinished intents first next time, as after a crash (an
+        action may have run while its ``done`` could not be written)."""
+        self.reconciled = False
+        delay = self.storage_backoff.failed(exc)
+        if self.publisher is not None:
+            with contextlib.suppress(StorageFull):  # the outbox is on the same disk
+                self.publisher.state(
+                    dry_run=self.dry_run,
+                    qbit_connected=self.qbit_ok,
+                    arr_connected=self.arr_ok,
+                    error=str(exc),
+                )
+        until = self.clock() + delay
+        self.next_cycle_at = until
+        while not self.stopping and self.clock() < until:
+            self.sleep(min(INBOX_POLL, until - self.clock()))
 
     def _wait_until(self, deadline: float) -> None:
         """Sleep until ``deadline``, handling inbox commands and signals meanwhile."""

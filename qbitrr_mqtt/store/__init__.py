@@ -7,7 +7,7 @@ PostgreSQL settings and ``migrations.py`` for schema versions.
 
 from __future__ import annotations
 
-from .base import NotFound
+from .base import NotFound, StorageFull
 from .db import DEFAULT_URL, UnsupportedDatabase, make_engine, open_store
 from .migrations import SCHEMA_VERSION, SchemaError, SchemaTooNew, migrate
 from .models import (
@@ -38,6 +38,7 @@ __all__ = [
     "ProcessEvent",
     "ProcessHealth",
     "Search",
+    "StorageFull",
     "SchemaError",
     "SchemaTooNew",
     "Store",

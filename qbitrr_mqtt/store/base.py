@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -29,6 +30,25 @@ MAX_PAGE = 10_000
 
 class NotFound(LookupError):
     """The row a call names does not exist."""
+
+
+class StorageFull(RuntimeError):
+    """A write failed because the disk holding the database is full. Nothing was written
+    (the transaction rolled back); the same call succeeds once space is freed."""
+
+
+#: How SQLite ("database or disk is full", SQLITE_FULL) and PostgreSQL (SQLSTATE 53100
+#: disk_full: "could not extend file ... No space left on device") say the disk is full.
+_FULL_MARKERS = ("database or disk is full", "no space left on device", "could not extend file")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether a database error means the disk is full."""
+    orig = getattr(exc, "orig", None)
+    if getattr(orig, "sqlstate", None) == "53100":
+        return True
+    text = str(orig if orig is not None else exc).lower()
+    return any(marker in text for marker in _FULL_MARKERS)
 
 
 def chunks[T](items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
@@ -73,8 +93,20 @@ class StoreBase:
 
     @contextmanager
     def _write(self) -> Iterator[Session]:
-        with Session(self._writer, expire_on_commit=False) as s, s.begin():
-            yield s
+        try:
+            with Session(self._writer, expire_on_commit=False) as s, s.begin():
+                yield s
+        except OperationalError as exc:
+            if is_disk_full(exc):
+                raise StorageFull(self._full_message()) from exc
+            raise
+
+    def _full_message(self) -> str:
+        where = self.engine.url.database if self.dialect == "sqlite" else "the database server"
+        return (
+            f"cannot write to the database: the disk holding {where} is full; "
+            "nothing was lost, writes resume once space is freed"
+        )
 
     @staticmethod
     def _page[R](
