@@ -1,6 +1,7 @@
 # qbitrr-mqtt — one entry point for set-up, the main job and the tests.
 #   make run    set up, then run the stack (the demo stack when no config exists)
 #   make test   set up, then run the whole test suite against real services
+#   make test-ha the real-Home-Assistant test alone (HA in its own venv, .ha-venv)
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -12,6 +13,10 @@ SYS_PKGS  ?= mosquitto qbittorrent-nox chromium ffmpeg
 SYS_CMDS  ?= mosquitto qbittorrent-nox chromium ffprobe
 CONFIG    ?= $(if $(QBITRR_MQTT_CONFIG),$(QBITRR_MQTT_CONFIG),config.yaml)
 PYTEST_ARGS ?=
+# Home Assistant for the 'ha' tests, in its own venv (its pins would fight ours in .venv).
+# paho-mqtt is its MQTT integration's requirement: hass runs with --skip-pip, offline.
+HA_VENV   ?= .ha-venv
+HA_PKGS   ?= homeassistant==2025.4.4 paho-mqtt==2.1.0
 
 # Find a Python >= 3.12: $PYTHON, then python3.13/3.12/python3 on PATH, then pyenv's versions.
 find_python = $(shell \
@@ -20,11 +25,12 @@ find_python = $(shell \
     "$$p" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null && { echo "$$p"; break; }; \
   done)
 
-.PHONY: help setup sysdeps venv run demo test test-fast lint typecheck bench clean
+.PHONY: help setup sysdeps venv ha-venv run demo test test-ha test-fast lint typecheck bench clean
 
 help:
 	@echo "make run    - set up and run qbitrr-mqtt (the demo stack when $(CONFIG) does not exist)"
 	@echo "make test   - set up and run the test suite (real Mosquitto, qbittorrent-nox, supervisord, PostgreSQL, Chromium)"
+	@echo "make test-ha - the test against a real Home Assistant (installs it into $(HA_VENV))"
 	@echo "make lint   - ruff + mypy"
 	@echo "make bench  - the benchmark harness"
 
@@ -56,6 +62,19 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
+# The same interpreter as .venv (Home Assistant 2025.x needs Python >= 3.13).
+$(HA_VENV)/.installed: Makefile $(VENV)/.installed
+	@py=$$($(PY) -c 'import sys; print(sys._base_executable)'); \
+	$$py -c 'import sys; sys.exit(0 if sys.version_info >= (3, 13) else 1)' || { \
+	  echo "error: Home Assistant 2025.x needs Python >= 3.13; $$py is older."; \
+	  echo "       Point PYTHON=/path/to/python3.13 at one and run 'make clean setup'."; exit 1; }; \
+	[ -x $(HA_VENV)/bin/python ] || $$py -m venv $(HA_VENV)
+	$(HA_VENV)/bin/pip install -q --upgrade pip
+	$(HA_VENV)/bin/pip install -q $(HA_PKGS)
+	@touch $@
+
+ha-venv: $(HA_VENV)/.installed
+
 run: setup
 	@if [ -f "$(CONFIG)" ]; then exec $(VENV)/bin/qbitrr-mqtt run -c "$(CONFIG)"; \
 	else echo "No $(CONFIG) found: starting the demo stack (write one with '$(VENV)/bin/qbitrr-mqtt config init')."; \
@@ -64,8 +83,11 @@ run: setup
 demo: setup
 	$(VENV)/bin/qbitrr-mqtt demo
 
-test: setup
+test: setup ha-venv
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+test-ha: setup ha-venv
+	$(VENV)/bin/python -m pytest -m ha tests/integration $(PYTEST_ARGS)
 
 test-fast: venv
 	$(VENV)/bin/python -m pytest tests/unit $(PYTEST_ARGS)
@@ -78,4 +100,4 @@ bench: setup
 	$(VENV)/bin/python -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist
+	rm -rf $(VENV) $(HA_VENV) .pytest_cache .mypy_cache .ruff_cache build dist
