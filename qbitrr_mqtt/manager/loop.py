@@ -85,10 +85,7 @@ class Manager:
         self.qbit_backoff = Backoff("qBittorrent")
         self.arr_backoff = Backoff(f"Arr {name}")
         self.storage_backoff = Backoff("the database", maximum=60.0)
-        state = store.get_instance_state(name)
-        self.dry_run = (
-            bool(state.dry_run) if state is not None and state.dry_run else config.settings.dry_run
-        )
+        self.dry_run = initial_dry_run(config, store, name)
         self.executor = Executor(name, store, qbit, arr, on_event=self._on_action, clock=clock)
         self.commands = CommandHandler(self)
         self.cycles = 0
@@ -695,6 +692,27 @@ class Manager:
                     "note": self._notes.get(t.hash),
                 },
             )
+
+
+def initial_dry_run(config: Config, store: Any, name: str) -> bool:
+    """Dry-run mode at start: the newer of the config file and the last ``dry_run`` command.
+
+    A switch from Home Assistant or the API survives a manager restart; editing
+    ``settings.dry_run`` in the file afterwards wins again.
+    """
+    configured = config.settings.dry_run
+    switched = store.last_done_command(name, "dry_run")
+    if switched is None or switched.finished_at is None:
+        return configured
+    source = config.source
+    try:
+        edited = source.stat().st_mtime if source is not None else 0.0
+    except OSError:
+        edited = 0.0
+    if switched.finished_at.timestamp() <= edited:
+        return configured
+    value = switched.payload_data.get("value")
+    return value if isinstance(value, bool) else configured
 
 
 def _left_the_queue(snap: TorrentSnapshot, row: Any) -> bool:

@@ -141,6 +141,22 @@ class InboxMixin(StoreBase):
         with self._read() as s:
             return self._page(s, query, (col(Command.seq).desc(),), limit, offset)
 
+    def last_done_command(self, instance: str, command: str) -> Command | None:
+        """The newest successfully finished ``command`` of ``instance`` (e.g. the last
+        dry-run switch), or None."""
+        query = (
+            select(Command)
+            .where(
+                Command.instance == instance,
+                Command.command == command,
+                Command.status == "done",
+            )
+            .order_by(col(Command.seq).desc())
+            .limit(1)
+        )
+        with self._read() as s:
+            return s.exec(query).first()
+
     def abandon_running_commands(
         self, instance: str, error: str = "interrupted: the manager restarted"
     ) -> int:

@@ -579,3 +579,24 @@ def test_unwanted_files_are_skipped_once_and_really_skipped(pipeline: Pipeline) 
     assert len(skips) == 1 and ".nfo" in skips[0].reason, [(a.action, a.reason) for a in actions]
     files = {f["name"].rsplit("/", 1)[-1]: f["priority"] for f in manager.qbit.files(h)}
     assert files == {"With.Extras.flac": 1, "With.Extras.nfo": 0}
+
+
+@pytest.mark.parametrize("pipeline", ["radarr"], indirect=True)
+def test_dry_run_switch_survives_a_restart_until_the_file_changes(pipeline: Pipeline) -> None:
+    p = pipeline
+
+    def switch(manager: Manager, value: bool) -> None:
+        p.store.enqueue_command("dry_run", p.kind, {"value": value}, "mqtt")
+        assert manager.commands.drain() == 1
+
+    doc = yaml.safe_load(p.config_path.read_text())
+    doc["settings"]["dry_run"] = True
+    p.config = write_config(p.config_path, doc)
+    started = p.manager()
+    assert started.dry_run is True, "the file says dry run"
+    time.sleep(0.05)
+    switch(started, False)  # switched off from Home Assistant
+    assert p.manager().dry_run is False, "a restart keeps the switch"
+    time.sleep(0.05)
+    p.config = write_config(p.config_path, doc)  # the user edits the file afterwards
+    assert p.manager().dry_run is True, "a newer file wins"
