@@ -342,7 +342,9 @@ def run_bridge(config: Config) -> int:
             upkeep.stop()
             if store is not None:
                 store.close()
-    conn = MqttConnection.for_bridge(config.mqtt)
+    # Events the bridge publishes during a broker outage (a hung manager) wait in the store.
+    outbox = store.scoped_outbox("bridge") if store is not None else None
+    conn = MqttConnection.for_bridge(config.mqtt, store=outbox)
     bridge = Bridge(config, conn, store=store, supervisor=supervisor_client(config))
     upkeep = Upkeep(config, store, bridge.supervisor, _hang_reporter(bridge))
     upkeep.start()
