@@ -6,7 +6,7 @@ import difflib
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from jsonschema.exceptions import ValidationError
 
@@ -65,7 +65,7 @@ def join_path(parts: list[Any] | Any) -> str:
 
 def _describe_type(t: Any) -> str:
     types = t if isinstance(t, list) else [t]
-    return " or ".join(_TYPE_NAMES.get(x, x) for x in types)
+    return " or ".join(_TYPE_NAMES.get(x) or str(x) for x in types)
 
 
 def _brief(value: Any) -> str:
@@ -118,7 +118,8 @@ def problem_from_error(err: ValidationError) -> Problem:
         )
     if validator == "enum":
         options = ", ".join(
-            str(v).lower() if isinstance(v, bool) else str(v) for v in err.validator_value
+            str(v).lower() if isinstance(v, bool) else str(v)
+            for v in cast(list[Any], err.validator_value)
         )
         return Problem(join_path(path), f"got {_brief(value)}", f"one of: {options}")
     if validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):

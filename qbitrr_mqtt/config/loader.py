@@ -240,14 +240,14 @@ def _cross_checks(full: dict[str, Any]) -> list[Problem]:
         seen_categories[key] = name
         policies.append((f"arr.{name}.policy", inst.get("policy", {})))
     for where, policy in policies:
-        for key in ("folder_exclusion_regex", "file_name_exclusion_regex"):
-            for i, pattern in enumerate(policy.get(key, [])):
+        for regex_key in ("folder_exclusion_regex", "file_name_exclusion_regex"):
+            for i, pattern in enumerate(policy.get(regex_key, [])):
                 try:
                     re.compile(pattern)
                 except re.error as exc:
                     problems.append(
                         Problem(
-                            f"{where}.{key}.{i}",
+                            f"{where}.{regex_key}.{i}",
                             f"invalid regex {pattern!r}: {exc}",
                             "a Python regular expression",
                         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Sequence
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -35,7 +36,9 @@ def resolve(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
     return target
 
 
-def subschema(path: list[str | int], root: dict[str, Any] | None = None) -> dict[str, Any] | None:
+def subschema(
+    path: Sequence[str | int], root: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
     """The schema node describing the value at ``path`` (None when the path is unknown)."""
     root = root or load_schema()
     node: dict[str, Any] = root

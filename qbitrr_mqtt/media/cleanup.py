@@ -132,9 +132,9 @@ def plan_cleanup(
     refused: list[tuple[str, str]] = []
     plain: list[Entry] = []
     for e in entries:
-        why = _refusal(e, root)
-        if why:
-            refused.append((e.rel, why))
+        refusal = _refusal(e, root)
+        if refusal:
+            refused.append((e.rel, refusal))
         else:
             plain.append(Entry(os.path.normpath(e.rel), e.kind))
     regular = [e for e in plain if e.kind == "file"]

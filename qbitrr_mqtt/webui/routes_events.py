@@ -53,9 +53,10 @@ async def events(call: Call) -> web.StreamResponse:
     store = state.store
     cursor = _cursor(call.request)
     if cursor is None:
-        cursor = await blocking(
+        latest: tuple[int, int] = await blocking(
             call.app, lambda: (store.last_action_id(), store.last_process_event_id())
         )
+        cursor = latest
     action_id, process_id = cursor
     response = await sse.open_stream(call.request)
     await sse.send(

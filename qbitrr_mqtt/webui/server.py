@@ -48,7 +48,7 @@ class BackgroundServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
-        sockets: Any = site._server.sockets if site._server else []  # type: ignore[union-attr]
+        sockets: Any = site._server.sockets if site._server else []  # type: ignore[union-attr,attr-defined]
         self.port = sockets[0].getsockname()[1]
         self.url = f"http://{self.host}:{self.port}"
 
