@@ -69,12 +69,29 @@ async def supervisor_call(app: web.Application, method: str, program: str) -> An
             503, "supervisor_unavailable", "supervisord is not configured for this WebUI"
         )
     try:
-        return await blocking(app, getattr(rpc, method), program)
+        return await blocking(app, getattr(_patient(app, rpc, program), method), program)
     except SupervisorUnreachable as exc:
         raise ApiError(503, "supervisor_unavailable", str(exc)) from exc
     except SupervisorError as exc:
         status, code = _REFUSALS.get(exc.kind, (502, "supervisor_error"))
         raise ApiError(status, code, str(exc)) from exc
+
+
+def _patient(app: web.Application, rpc: Any, program: str) -> Any:
+    """A client that waits as long as supervisord may take to stop and start ``program``:
+    ``startProcess`` answers only after ``startsecs``, so the 10 s status timeout would turn
+    every restart of a manager with ``startsecs`` >= 10 into a 503 although it succeeded."""
+    config = shared(app).config
+    limits = (
+        next((i.supervisor for i in config.arr.values() if i.program == program), None)
+        if config is not None
+        else None
+    )
+    startsecs = limits.startsecs if limits is not None else 10
+    stopwait = limits.stopwaitsecs if limits is not None else 30
+    timeout = float(getattr(rpc, "timeout", 10.0)) + startsecs + stopwait
+    socket_path = getattr(rpc, "socket_path", None)
+    return type(rpc)(socket_path, timeout) if socket_path is not None else rpc
 
 
 def _uptime(info: Any, state: str) -> float | None:
