@@ -25,7 +25,7 @@ find_python = $(shell \
     "$$p" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null && { echo "$$p"; break; }; \
   done)
 
-.PHONY: help setup sysdeps venv ha-venv run demo test test-ha test-fast lint typecheck bench clean
+.PHONY: help setup sysdeps venv ha-venv run demo test test-ha test-fast lint typecheck bench soak clean
 
 help:
 	@echo "make run    - set up and run qbitrr-mqtt (the demo stack when $(CONFIG) does not exist)"
@@ -33,6 +33,7 @@ help:
 	@echo "make test-ha - the test against a real Home Assistant (installs it into $(HA_VENV))"
 	@echo "make lint   - ruff + mypy"
 	@echo "make bench  - the benchmark harness"
+	@echo "make soak   - the whole stack under load for SOAK_MINUTES (30); fails when RSS or fds grow"
 
 setup: sysdeps venv
 
@@ -98,6 +99,10 @@ lint: venv
 
 bench: setup
 	$(VENV)/bin/python -m bench
+
+SOAK_MINUTES ?= 30
+soak: setup
+	$(PY) tests/faults/soak.py --minutes $(SOAK_MINUTES) --json test-artifacts/soak-results.json
 
 clean:
 	rm -rf $(VENV) $(HA_VENV) .pytest_cache .mypy_cache .ruff_cache build dist

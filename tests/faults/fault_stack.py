@@ -305,6 +305,53 @@ class FaultStack:
         return hashes
 
 
+class Feeder(threading.Thread):
+    """Keeps ``in_flight`` stalled torrents in the manager's category (a background thread),
+    so the manager always has removals to do.
+
+    Each is added under a holding category until qBittorrent calls it stalledDL, then moved
+    in, so the manager never removes a torrent the test is still waiting for."""
+
+    def __init__(self, stack: FaultStack, inst: Instance, in_flight: int) -> None:
+        super().__init__(daemon=True)
+        self.stack, self.inst, self.in_flight = stack, inst, in_flight
+        self.hold = f"{inst.category}-hold"
+        client = api(stack.qbit)
+        for name in {inst.category, self.hold} - set(client.torrents_categories()):
+            client.torrents_create_category(name=name)
+        self.added: list[str] = []
+        self.stopping = threading.Event()
+        self.error: BaseException | None = None
+
+    def top_up(self) -> None:
+        """Add what is missing to reach ``in_flight`` torrents in the category."""
+        client = api(self.stack.qbit)
+        present = {t["hash"] for t in client.torrents_info(category=self.inst.category)}
+        missing = self.in_flight - len(present)
+        if missing <= 0:
+            return
+        names = [f"Kill.{len(self.added) + i:03d}" for i in range(missing)]
+        fresh = self.stack.stalled_batch(self.inst, names, self.hold)
+        client.torrents_set_category(category=self.inst.category, torrent_hashes=fresh)
+        self.added.extend(fresh)
+
+    def run(self) -> None:
+        try:
+            while not self.stopping.is_set():
+                self.top_up()
+                self.stopping.wait(0.3)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test thread
+            self.error = exc
+
+    def stop(self) -> list[str]:
+        """Stop feeding; every hash added (re-raises what failed in the thread)."""
+        self.stopping.set()
+        self.join(120)
+        if self.error is not None:
+            raise self.error
+        return self.added
+
+
 @contextlib.contextmanager
 def make_fault_stack(**kwargs: Any) -> Iterator[FaultStack]:
     """A FaultStack in a short temporary directory, stopped and removed afterwards."""

@@ -14,12 +14,11 @@ from __future__ import annotations
 import os
 import random
 import signal
-import threading
 import time
 from collections import Counter
 
 import pytest
-from fault_stack import FaultStack, Instance, make_fault_stack, wait_for
+from fault_stack import Feeder, make_fault_stack, wait_for
 
 from services.arr_emulator import EmulatorProcess
 from services.runners import MosquittoHandle, QbitHandle
@@ -32,60 +31,17 @@ KILLS = int(os.environ.get("QBITRR_FAULT_KILLS", "50"))
 IN_FLIGHT = 4
 
 
-class Feeder(threading.Thread):
-    """Keeps IN_FLIGHT stalled torrents in the manager's category while the kills go on.
-
-    Each is added under a holding category until qBittorrent calls it stalledDL, then moved
-    in, so the manager never removes a torrent the test is still waiting for."""
-
-    def __init__(self, stack: FaultStack, inst: Instance) -> None:
-        super().__init__(daemon=True)
-        self.stack, self.inst = stack, inst
-        self.hold = f"{inst.category}-hold"
-        self.added: list[str] = []
-        self.stopping = threading.Event()
-        self.error: BaseException | None = None
-
-    def top_up(self) -> None:
-        client = api(self.stack.qbit)
-        present = {t["hash"] for t in client.torrents_info(category=self.inst.category)}
-        missing = IN_FLIGHT - len(present)
-        if missing <= 0:
-            return
-        names = [f"Kill.{len(self.added) + i:03d}" for i in range(missing)]
-        fresh = self.stack.stalled_batch(self.inst, names, self.hold)
-        client.torrents_set_category(category=self.inst.category, torrent_hashes=fresh)
-        self.added.extend(fresh)
-
-    def run(self) -> None:
-        try:
-            while not self.stopping.is_set():
-                self.top_up()
-                self.stopping.wait(0.3)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the test thread
-            self.error = exc
-
-    def stop(self) -> list[str]:
-        self.stopping.set()
-        self.join(120)
-        if self.error is not None:
-            raise self.error
-        return self.added
-
-
 def test_fifty_random_sigkills_neither_duplicate_nor_lose_an_action(
     own_qbit: QbitHandle, mosquitto: MosquittoHandle, radarr: EmulatorProcess, category: str
 ) -> None:
     seed = int(os.environ.get("QBITRR_FAULT_SEED", str(time.time_ns() % 1_000_000)))
     rng = random.Random(seed)
     print(f"QBITRR_FAULT_SEED={seed}")
-    for name in (category, f"{category}-hold"):
-        api(own_qbit).torrents_create_category(name=name)
     with make_fault_stack(qbit=own_qbit, broker=mosquitto, check_interval=1) as stack:
         inst = stack.add_instance("radarr", radarr, category, stalled_strikes=1)
         # Every removal takes a little while on the Arr side, so kills land inside it too.
         radarr.fault("queue/*", method="DELETE", status=None, delay=0.3, count=-1)
-        feeder = Feeder(stack, inst)
+        feeder = Feeder(stack, inst, IN_FLIGHT)
         feeder.top_up()
         stack.start()
         feeder.start()
