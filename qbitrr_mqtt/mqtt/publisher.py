@@ -40,6 +40,10 @@ class Publisher(Protocol):
     def publish(self, topic: str, payload: Any = None, *, retain: bool = False) -> bool: ...
 
 
+#: Torrent payload keys whose change alone does not justify a message right away.
+TORRENT_VOLATILE = ("note",)
+
+
 def _as_dict(data: Any) -> dict[str, Any]:
     to_dict = getattr(data, "to_dict", None)
     return dict(to_dict() if callable(to_dict) else data)
@@ -132,7 +136,11 @@ class StatePublisher:
         return self.publish_retained(self.topics.process(instance), process, PROCESS_VOLATILE)
 
     def publish_torrent(self, instance: str, torrent_hash: str, data: JsonObject) -> bool:
-        return self.publish_retained(self.topics.torrent(instance, torrent_hash), data)
+        """The torrent's retained state. Its ``note`` is prose that may count time ("stalled
+        for 3 min"): a change of the note alone is volatile (sent at most every
+        ``volatile_interval``), so an idle cycle publishes nothing for a waiting torrent."""
+        topic = self.topics.torrent(instance, torrent_hash)
+        return self.publish_retained(topic, data, volatile=TORRENT_VOLATILE)
 
     def clear_torrent(self, instance: str, torrent_hash: str) -> bool:
         return self.clear(self.topics.torrent(instance, torrent_hash))
