@@ -1,5 +1,5 @@
-"""The MQTT broker stopped and started again (with no persistence: every retained message is
-lost), under the real stack.
+"""The MQTT broker stopped (SIGTERM) or killed (SIGKILL: clients find out by keepalive) and
+started again with no persistence (every retained message is lost), under the real stack.
 
 Managers and the bridge must reconnect on their own, publish availability, bridge state and
 Home Assistant discovery again, and deliver the events produced while the broker was away
@@ -21,8 +21,13 @@ from services.torrents import api, info
 pytestmark = pytest.mark.slow
 
 
+@pytest.mark.parametrize("how", ["stop", "kill"])
 def test_broker_restart_restores_availability_discovery_and_delivers_queued_events(
-    own_qbit: QbitHandle, own_broker: MosquittoHandle, radarr: EmulatorProcess, category: str
+    own_qbit: QbitHandle,
+    own_broker: MosquittoHandle,
+    radarr: EmulatorProcess,
+    category: str,
+    how: str,
 ) -> None:
     with make_fault_stack(qbit=own_qbit, broker=own_broker, check_interval=1) as stack:
         inst = stack.add_instance("radarr", radarr, category, stalled_strikes=1)
@@ -46,7 +51,10 @@ def test_broker_restart_restores_availability_discovery_and_delivers_queued_even
         wait_for(lambda: any("radarr" in t for t in discovery(0)), "discovery at start")
         before = stack.children()
 
-        own_broker.stop()
+        if how == "stop":
+            own_broker.stop()
+        else:
+            own_broker.kill()
         # Produced while the broker is away: a stalled torrent blocklisted and removed.
         added, _ = stack.stalled(inst, "While.Broker.Down")
         wait_for(lambda: info(api(own_qbit), added.hash) is None, "the removal during the outage")

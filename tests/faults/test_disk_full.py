@@ -5,7 +5,8 @@ as it has in the project's CI container). It holds the SQLite database, the prog
 and supervisord's socket, so a full disk hits all of them at once.
 
 While full: no program crashes or restarts, the manager reports a clear error on MQTT
-(the broker needs no disk here), and the database stays intact (integrity check). When the
+(the broker needs no disk here), so does a manager restarted while the disk is full, and
+the database stays intact (integrity check). When the
 space is freed the manager says so in its log, its error clears, and strikes count on.
 """
 
@@ -14,6 +15,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import os
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -90,6 +93,21 @@ def test_disk_full_reports_a_clear_error_keeps_the_database_and_recovers(
                 time.sleep(5)  # several cycles on a full disk
                 assert stack.children() == before, "a program crashed or restarted"
                 assert store.integrity_check() == []
+
+                # A manager (re)started while the disk is still full comes up and reports too.
+                os.kill(before[inst.program], signal.SIGKILL)
+                restarted_at = time.time()
+                pid = stack.wait_running(inst.program, not_pid=before[inst.program])
+                wait_for(
+                    lambda: any(
+                        "is full" in (json.loads(m.text()).get("error") or "")
+                        for m in watch.on(state_topic, restarted_at)
+                    ),
+                    "the restarted manager's disk-full error on MQTT",
+                )
+                time.sleep(3)
+                assert stack.children()[inst.program] == pid, "a crash loop on the full disk"
+                before[inst.program] = pid
 
                 filler.unlink()
                 freed_at = time.time()
