@@ -111,3 +111,31 @@ def test_arr_down_everywhere_strikes_and_removes_nothing(
         radarr.clear_faults()
         wait_for(lambda: info(api(own_qbit), added.hash) is None, "the removal once it is back")
         assert [r["downloadId"].lower() for r in radarr.state()["removals"]] == [added.hash]
+
+
+def test_record_gone_from_the_arr_takes_the_documented_fallback(
+    own_qbit: QbitHandle, mosquitto: MosquittoHandle, radarr: EmulatorProcess, category: str
+) -> None:
+    """The one case where the manager deletes from qBittorrent itself: the Arr answers 404
+    for the queue record (it vanished). Then it deletes the torrent directly and asks the
+    Arr to search the media again, exactly once."""
+    with make_fault_stack(qbit=own_qbit, broker=mosquitto, check_interval=1) as stack:
+        inst = stack.add_instance("radarr", radarr, category, stalled_strikes=1)
+        added, media_id = stack.stalled(inst, "Vanished.Record")
+        radarr.fault("queue/*", method="DELETE", status=404, count=-1)
+        stack.start()
+        wait_for(lambda: info(api(own_qbit), added.hash) is None, "the direct removal")
+        store = stack.store()
+        wait_for(lambda: not store.pending_intents("radarr"), "no intent left")
+        assert radarr.state()["removals"] == [], "the Arr removed nothing: it answered 404"
+        rows, _ = store.list_actions(instance="radarr", hash=added.hash)
+        assert [(a.action, a.status) for a in rows if a.action == "blocklist"] == [
+            ("blocklist", "done")
+        ]
+        searches = [
+            c["json"]
+            for c in radarr.calls(method="POST")
+            if c["path"].endswith("/command")
+            and (c.get("json") or {}).get("name") == "MoviesSearch"
+        ]
+        assert [s.get("movieIds") for s in searches] == [[media_id]]
