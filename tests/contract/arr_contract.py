@@ -1,4 +1,4 @@
-"""Contract helpers: the real Arr OpenAPI documents (../shared/contracts) as validators.
+"""Contract helpers: the real Arr OpenAPI documents (contracts/, copied from the steering repo) as validators.
 
 ``Contract(kind)`` finds the documented operation of a concrete request and validates
 responses and requests against it with openapi-schema-validator (OAS 3.0, ``$ref``
@@ -24,7 +24,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
 ROOT = Path(__file__).resolve().parents[2]
-CONTRACTS = ROOT.parent / "shared" / "contracts"
+CONTRACTS = ROOT / "contracts"
 DOCUMENTS = {
     "radarr": "radarr-v3.openapi.json",
     "sonarr": "sonarr-v3.openapi.json",

@@ -1,4 +1,4 @@
-"""The Arr emulator against the real OpenAPI documents (../shared/contracts).
+"""The Arr emulator against the real OpenAPI documents (contracts/).
 
 For Radarr v3, Sonarr v3 and Lidarr v1: every route the emulator serves is a documented
 path and method; every answer of every emulated route validates against the documented

@@ -1,7 +1,7 @@
 """The Home Assistant add-on folder: manifest, options, translations, images, scripts.
 
 ``config.yaml`` and ``build.yaml`` are checked against the JSON Schemas of the add-on linter
-(../shared/contracts); the default options against the manifest's own ``schema`` with the
+(contracts/, copied from the steering repo); the default options against the manifest's own ``schema`` with the
 Supervisor's rules (ha_options.py); and the options the Supervisor would hand over must
 convert into a config that the project's loader accepts.
 """
@@ -29,7 +29,7 @@ from qbitrr_mqtt.config.schema import load_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 ADDON = ROOT / "ha_addon"
-CONTRACTS = ROOT.parent / "shared" / "contracts"
+CONTRACTS = ROOT / "contracts"
 SERVICE = {"host": "core-mosquitto", "port": 1883, "username": "addons", "password": "pw"}
 
 
