@@ -108,6 +108,8 @@ class CommandHandler:
         )
         if h not in torrents:
             raise CommandError(f"no torrent {h} in category {self.m.instance.category!r}")
+        if h in self.m._removed:
+            raise CommandError(f"torrent {h} was just removed")
         return h, torrents[h]
 
     def do_recheck(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -170,4 +172,6 @@ class CommandHandler:
         outcome = self.m.executor.run(d)
         if outcome.status != "done":
             raise CommandError(outcome.error or f"{d.audit_name} failed")
+        if d.is_removal and d.hash and not d.dry_run:
+            self.m._removed.add(d.hash)  # gone: later commands and cycles leave it alone
         return {"action_id": outcome.action_id, "action": d.audit_name, "dry_run": d.dry_run}

@@ -496,8 +496,7 @@ def test_inbox_commands_are_executed_and_answered(pipeline: Pipeline) -> None:
     p = pipeline
     h, media_id = stalled_torrent(p, "Commanded")
     keep = add_seeding(p.qbit, f"Keep.{p.category}", release_files(p, "Keep"), category=p.category)
-    manager = p.manager()
-    manager.config = p.config
+    manager = p.manager(stalled_strikes=50)  # only the commands remove anything here
     runner = threading.Thread(target=manager.run, daemon=True)
     runner.start()
     try:
@@ -528,6 +527,8 @@ def test_inbox_commands_are_executed_and_answered(pipeline: Pipeline) -> None:
 
         removed = ask("remove", {"hash": h, "blocklist": True})
         assert removed.status == "done", removed.error
+        late = ask("protect", {"hash": h})  # before the next cycle has seen it go
+        assert late.status == "error" and "removed" in (late.error or ""), late.error
         wait_for(lambda: info(api(p.qbit), h) is None, "the removal asked for")
 
         bad = ask("remove", {"hash": "0" * 40})
