@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 # Home Assistant for the 'ha' tests, in its own venv (its pins would fight ours in .venv).
 # paho-mqtt is its MQTT integration's requirement: hass runs with --skip-pip, offline.
 HA_VENV   ?= .ha-venv
-HA_PKGS   ?= homeassistant==2025.4.4 paho-mqtt==2.1.0
+HA_PKGS   ?= homeassistant==2025.4.4 home-assistant-frontend==20250411.0 PyQRCode==1.2.1 pyotp==2.8.0 paho-mqtt==2.1.0
 
 # Find a Python >= 3.12: $PYTHON, then python3.13/3.12/python3 on PATH, then pyenv's versions.
 find_python = $(shell \
