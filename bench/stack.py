@@ -152,9 +152,13 @@ class Stack:
         client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-{uuid.uuid4().hex[:6]}"
         )
-        client.on_message = lambda _c, _u, m: got.setdefault(
-            str(json.loads(m.payload or b"{}").get("transaction")), time.perf_counter()
-        )
+
+        def on_message(_c: Any, _u: Any, m: Any) -> None:
+            got.setdefault(
+                str(json.loads(m.payload or b"{}").get("transaction")), time.perf_counter()
+            )
+
+        client.on_message = on_message
         client.connect("127.0.0.1", self.world.mqtt.port)
         client.subscribe("bench/bridge/response/#", qos=1)
         client.loop_start()
@@ -171,7 +175,7 @@ class Stack:
                         json.dumps({"instance": "radarr-4k", "transaction": tx, **extra}),
                         qos=1,
                     )
-                    wait_until(lambda tx=tx: tx in got, f"{command} response", 30)
+                    wait_until(lambda tx=tx: tx in got, f"{command} response", 30)  # type: ignore[misc]
                     times.append(got[tx] - sent)
                     time.sleep(0.2)
                 out[command] = {"p50_s": percentile(times, 50), "p95_s": percentile(times, 95),
@@ -192,12 +196,18 @@ class Stack:
             old = self.processes()[program]["pid"]
             sent = time.perf_counter()
             done: list[float] = []
-            post = threading.Thread(target=lambda done=done: (
-                self.api("/api/v1/instances/radarr-4k/restart", "POST", timeout=120),
-                done.append(time.perf_counter())))  # fmt: skip
+
+            def restart(done: list[float] = done) -> None:
+                self.api("/api/v1/instances/radarr-4k/restart", "POST", timeout=120)
+                done.append(time.perf_counter())
+
+            post = threading.Thread(target=restart)
             post.start()
-            wait_until(lambda old=old: self.processes()[program]["pid"] not in (None, old),
-                       "a new pid", 60)  # fmt: skip
+
+            def new_pid(old: int = old) -> bool:
+                return self.processes()[program]["pid"] not in (None, old)
+
+            wait_until(new_pid, "a new pid", 60)
             seen.append(time.perf_counter() - sent)
             post.join(120)
             answered.append((done[0] if done else time.perf_counter()) - sent)
@@ -225,8 +235,12 @@ class Stack:
         arr = self.arrs["lidarr"]
         made = self.world.add_download("lidarr-bench", 2 * 1024 * 1024, ext=".flac")
         arr.link(made.hash, arr.generate(1))
-        wait_until(lambda: (self.world.client.torrents_info(torrent_hashes=made.hash) or [{}])[0]
-                   .get("progress") == 1, "download complete", 300)  # fmt: skip
+
+        def complete() -> bool:
+            rows = self.world.client.torrents_info(torrent_hashes=made.hash)
+            return bool(rows) and rows[0]["progress"] == 1
+
+        wait_until(complete, "download complete", 300)
         done_at = time.perf_counter()
 
         def imported() -> bool:
