@@ -104,9 +104,15 @@ class Steady:
             spec = {"config": str(self.config(f"n{n}-r{r}")), "instance": INSTANCE,
                     "cycles": CYCLES, "pause": 1.0, "change_at": CHANGE_AT, "change_count": 10,
                     "idle_wait": 10.0}  # fmt: skip
-            result = run_probe(spec)
+            try:
+                result = run_probe(spec)
+            except RuntimeError as exc:  # one lost repeat does not lose the whole run
+                log.error("N=%d repeat %d failed: %s", n, r + 1, exc)
+                continue
             runs.append(per_run(result))
             log.info("N=%d repeat %d: %s", n, r + 1, json.dumps(runs[-1]))
+        if not runs:
+            raise RuntimeError(f"every repeat at N={n} failed")
         return {
             "n": n,
             "mix": {"seeding": len(loaded.seeding), "stalled": len(loaded.stalled),
