@@ -44,6 +44,8 @@ log = logging.getLogger("qbitrr.bridge")
 
 #: Seconds between two looks at process health (and at the config file's mtime).
 POLL_INTERVAL = 1.0
+#: Seconds between two measurements of the database size (published in ``bridge/info``).
+DB_SIZE_EVERY = 300.0
 #: How long reading the broker's retained topics may take after a connect.
 RETAINED_TIMEOUT = 5.0
 
@@ -117,6 +119,8 @@ class Bridge:
         self._connected = threading.Event()
         self._mtime = _mtime(config.source)
         self._store_failing = False
+        self._db_size_at: datetime | None = None
+        self._db_size_value: int | None = None
 
     # --- requests from signal handlers and paho's thread ------------------------------------
     def request_stop(self) -> None:
@@ -201,8 +205,24 @@ class Bridge:
             **bridge_info(self.config, __version__),
             "started_at": self.started_at,
             "uptime": int((now - self.started_at).total_seconds()),
+            "db_size": self._db_size(now),
         }
-        self.publisher.publish_retained(self.topics.bridge_info, info, ("uptime",))
+        self.publisher.publish_retained(self.topics.bridge_info, info, ("uptime", "db_size"))
+
+    def _db_size(self, now: datetime) -> int | None:
+        """The database's size in bytes, measured at most every DB_SIZE_EVERY seconds."""
+        from ..store.retention import db_size
+
+        if self.store is None:
+            return None
+        last = self._db_size_at
+        if last is None or (now - last).total_seconds() >= DB_SIZE_EVERY:
+            self._db_size_at = now
+            try:
+                self._db_size_value = db_size(self.store)
+            except Exception:  # noqa: BLE001 - informative only
+                log.debug("cannot measure the database size", exc_info=True)
+        return self._db_size_value
 
     def health(self) -> Mapping[str, Any]:
         """Program name -> health record: the store, else ``health.json``."""

@@ -261,6 +261,16 @@ class DiscoveryBuilder:
                 entity_category="diagnostic",
                 icon="mdi:information-outline",
             ),
+            "database_size": Sensor(
+                **self._common(node, "database_size", "sensor", "Database size", avty),
+                state_topic=t.bridge_info,
+                value_template="{{ value_json.db_size }}",
+                device_class="data_size",
+                unit_of_measurement="B",
+                state_class="measurement",
+                suggested_display_precision=0,
+                entity_category="diagnostic",
+            ),
             "instances": Sensor(
                 **self._common(node, "instances", "sensor", "Arr instances", avty),
                 state_topic=t.bridge_info,

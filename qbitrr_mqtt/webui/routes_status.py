@@ -20,15 +20,22 @@ log = logging.getLogger("qbitrr.webui")
 HEALTH_TIMEOUT = 10.0
 
 
-async def _check_store(app: web.Application) -> str | None:
+async def _check_store(app: web.Application) -> tuple[str | None, int | None]:
+    """(error, database size in bytes): the store answers a read, and how big it is."""
+    from ..store.retention import db_size
+
     store = shared(app).store
     if store is None:
-        return "no store configured"
+        return "no store configured", None
     try:
         await asyncio.wait_for(blocking(app, store.list_instance_states), HEALTH_TIMEOUT)
     except Exception as exc:
-        return f"{type(exc).__name__}: {exc}"[:300]
-    return None
+        return f"{type(exc).__name__}: {exc}"[:300], None
+    try:
+        size: int | None = await asyncio.wait_for(blocking(app, db_size, store), HEALTH_TIMEOUT)
+    except Exception:  # noqa: BLE001 - the size is informative; the store itself answered
+        size = None
+    return None, size
 
 
 async def _check_supervisor(app: web.Application) -> tuple[bool | None, str | None]:
@@ -42,7 +49,7 @@ async def _check_supervisor(app: web.Application) -> tuple[bool | None, str | No
 
 
 async def health(call: Call) -> web.Response:
-    (store_error, (sv_ok, sv_error)) = await asyncio.gather(
+    ((store_error, size), (sv_ok, sv_error)) = await asyncio.gather(
         _check_store(call.app), _check_supervisor(call.app)
     )
     problems = []
@@ -54,7 +61,7 @@ async def health(call: Call) -> web.Response:
         "status": "degraded" if problems else "ok",
         "version": __version__,
         "problems": problems,
-        "store": {"ok": store_error is None, "error": store_error},
+        "store": {"ok": store_error is None, "error": store_error, "db_size": size},
         "supervisor": {"ok": sv_ok, "error": sv_error},
     }
     return web.json_response(body, status=503 if problems else 200)

@@ -200,7 +200,7 @@ HEALTH = obj(
         "status": {"enum": ["ok", "degraded"]},
         "version": STR,
         "problems": {"type": "array", "items": STR},
-        "store": obj({"ok": BOOL, "error": null(STR)}),
+        "store": obj({"ok": BOOL, "error": null(STR), "db_size": null(INT)}),
         "supervisor": obj({"ok": null(BOOL), "error": null(STR)}),
     }
 )

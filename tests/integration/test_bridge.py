@@ -105,6 +105,7 @@ def test_state_info_discovery_and_stale_devices(stack: Stack) -> None:
     info = body(retained(stack, t.bridge_info))
     assert info["version"] == __version__ and sorted(info["instances"]) == ["a", "b"]
     assert info["started_at"] and isinstance(info["uptime"], int)
+    assert isinstance(info["db_size"], int) and info["db_size"] > 0  # the HA "Database size"
 
     bridge = body(retained(stack, t.discovery(t.bridge_node_id)))
     assert bridge["dev"]["identifiers"] == [t.bridge_node_id]

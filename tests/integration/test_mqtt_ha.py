@@ -52,7 +52,7 @@ INSTANCE_ENTITIES = {
     "dry_run",
     "actions",
 }
-BRIDGE_ENTITIES = {"connection_state", "version", "instances"}
+BRIDGE_ENTITIES = {"connection_state", "version", "instances", "database_size"}
 #: One valid body per inbox command (the supervisord ones only need the instance).
 INBOX_BODIES: dict[str, dict[str, Any]] = {
     "run_now": {},

@@ -173,7 +173,10 @@ async def test_processes_from_the_store_without_supervisord(client, store):
         await conforms(client, item, "Process")
     health = await client.get("/api/health")
     assert health.status == 200  # no supervisord configured is not a fault of this app
-    assert (await health.json())["supervisor"]["ok"] is None
+    answer = await health.json()
+    assert answer["supervisor"]["ok"] is None
+    # The database's size is part of health (a file on SQLite, pg_database_size on PostgreSQL).
+    assert isinstance(answer["store"]["db_size"], int) and answer["store"]["db_size"] > 0
 
 
 def finish_soon(store, instance: str, result: Any, error: str | None = None) -> threading.Thread:
