@@ -189,7 +189,7 @@ def markdown(results: dict[str, Any]) -> str:
         rss = st["runs"][-1].get("rss_by_process_mb", {})
         if rss:
             lines += ["", "RSS by process (last repeat), MB: " + ", ".join(
-                f"{k.rsplit('[', 1)[0]} {val:.1f}" for k, val in sorted(rss.items(), key=lambda kv: -kv[1]))]  # fmt: skip
+                f"{_short(k)} {val:.1f}" for k, val in sorted(rss.items(), key=lambda kv: -kv[1]))]  # fmt: skip
         lines.append("")
     budgets = results.get("budgets") or []
     if budgets:
@@ -199,6 +199,14 @@ def markdown(results: dict[str, Any]) -> str:
             lines.append(f"| {b['budget']} | {_fmt(b['measured'], 2)} | {met} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def _short(process: str) -> str:
+    """``python manager radarr /tmp/.../config.yaml[123]`` → ``manager radarr``."""
+    words = [w for w in process.rsplit("[", 1)[0].split() if "/" not in w and w != "python"]
+    if any("supervisord" in w for w in process.split()):
+        return "supervisord"
+    return " ".join(words) or process
 
 
 def update_doc(results: dict[str, Any], doc: Path = DOC) -> None:

@@ -220,19 +220,30 @@ class Stack:
 
         The threshold passes when qBittorrent first reports stalledDL (strikes 1, delay 0)."""
         arr = self.arrs["sonarr"]
+        before = len(self._blocklists(arr))
         made = self.world.add_stalled("sonarr-bench")
         wait_until(lambda: self.world.state_of(made.hash) == "stalledDL", "stalledDL", 60)
         stalled_at = time.perf_counter()
-        wait_until(lambda: any("/queue/" in c["path"] and c.get("query", {}).get("blocklist") == "true"
-                               for c in arr.calls(method="DELETE")), "the blocklist call",
+        wait_until(lambda: len(self._blocklists(arr)) > before, "the blocklist call",
                    self.check_interval * 3 + 60)  # fmt: skip
         seconds = time.perf_counter() - stalled_at
         return {"seconds": seconds, "check_interval_s": self.check_interval,
                 "intervals": seconds / self.check_interval}  # fmt: skip
 
+    @staticmethod
+    def _blocklists(arr: EmulatorProcess) -> list[dict[str, Any]]:
+        return [c for c in arr.calls(method="DELETE")
+                if "/queue/" in c["path"] and c.get("query", {}).get("blocklist") == "true"]  # fmt: skip
+
+    @staticmethod
+    def _imports(arr: EmulatorProcess) -> list[dict[str, Any]]:
+        return [c for c in arr.calls(method="POST")
+                if (c.get("json") or {}).get("name") == "DownloadedAlbumsScan"]  # fmt: skip
+
     def complete_to_import(self) -> dict[str, Any]:
         """A download finishes → the Arr receives the import command (seconds)."""
         arr = self.arrs["lidarr"]
+        before = len(self._imports(arr))
         made = self.world.add_download("lidarr-bench", 2 * 1024 * 1024, ext=".flac")
         arr.link(made.hash, arr.generate(1))
 
@@ -244,8 +255,7 @@ class Stack:
         done_at = time.perf_counter()
 
         def imported() -> bool:
-            return any((c.get("json") or {}).get("name") == "DownloadedAlbumsScan"
-                       for c in arr.calls(method="POST"))  # fmt: skip
+            return len(self._imports(arr)) > before
 
         wait_until(imported, "the import command", self.check_interval * 3 + 60)
         seconds = time.perf_counter() - done_at
