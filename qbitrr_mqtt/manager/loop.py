@@ -110,6 +110,7 @@ class Manager:
         self.media: Any | None = None  # MediaValidator, made when validate_media is on
         self._removed: set[str] = set()  # removed, until qBittorrent stops listing them
         self._state_written: dict[str, Any] | None = None
+        self._rows_changed = False
         self._state_written_at = 0.0
 
     @property
@@ -220,6 +221,7 @@ class Manager:
         if not self.reconciled and self.arr_ok and self._reconcile(torrents):
             return 1.0  # the world changed under this cycle's view: look again first
         rows = self.store.get_torrents(self.name)
+        self._rows_changed = False  # rows stay valid for publishing unless this cycle writes
         now = self.clock()
         ctx = self._context(maindata.server_state, now)
         snapshots = []
@@ -244,7 +246,7 @@ class Manager:
         self.last_cycle_at = self.clock()
         self.last_duration = self.last_cycle_at - started
         self._publish_state()
-        self._publish_torrents(snapshots)
+        self._publish_torrents(snapshots, None if self._rows_changed else rows)
         self._record_metrics()
         return (
             interval
@@ -386,6 +388,7 @@ class Manager:
             )
             if row.status != "intent":
                 continue  # cleaned before
+            self._rows_changed = True
             try:
                 result = execute_cleanup(plan_for_torrent(snap, ctx), dry_run=self.dry_run)
             except OSError as exc:
@@ -402,6 +405,7 @@ class Manager:
     def _apply(self, d: Decision, now: float) -> None:
         at = datetime.fromtimestamp(now, UTC)
         if d.action is Action.STRIKE:
+            self._rows_changed = True
             t = self._torrents.get(d.hash or "", {})
             self.store.add_strike(
                 self.name, d.hash, d.reason, at=at, downloaded=int(t.get("downloaded", 0) or 0)
@@ -411,11 +415,13 @@ class Manager:
                 self.metrics.strike(d.rule.value if d.rule is not None else "other")
             return
         if d.action is Action.RESET_STRIKES:
+            self._rows_changed = True
             self.store.reset_strikes(self.name, d.hash)
             return
         if d.action is Action.HOLD:
             self._notes[d.hash or ""] = d.reason
             return
+        self._rows_changed = True  # strikes, last_action: what the torrent topics show
         if d.is_removal and d.hash in self._removed and not d.dry_run:
             return  # removed already; qBittorrent has not caught up yet
         media_id = self._media_id(d)
@@ -519,6 +525,7 @@ class Manager:
             self._written[t.hash] = _stable(data)
             changed.append(data)
         if changed:
+            self._rows_changed = True
             self.store.upsert_torrents(self.name, changed, at=at)
         gone = [h for h, row in rows.items() if row.gone_at is None and h not in self._torrents]
         if gone:
@@ -669,10 +676,13 @@ class Manager:
         self._state_written = essential
         self._state_written_at = now
 
-    def _publish_torrents(self, snapshots: list[TorrentSnapshot]) -> None:
+    def _publish_torrents(
+        self, snapshots: list[TorrentSnapshot], rows: dict[str, Any] | None = None
+    ) -> None:
+        """One retained topic per torrent (change-only). ``rows`` are the store rows read at
+        the start of the cycle, reused when the cycle wrote none (no second full read)."""
         if self.publisher is None:
             return
-        rows = None
         for snap in snapshots:
             t = snap.torrent
             if rows is None:

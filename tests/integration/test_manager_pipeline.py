@@ -601,3 +601,63 @@ def test_dry_run_switch_survives_a_restart_until_the_file_changes(pipeline: Pipe
     time.sleep(0.05)
     p.config = write_config(p.config_path, doc)  # the user edits the file afterwards
     assert p.manager().dry_run is True, "a newer file wins"
+
+
+class CapturedPublisher:
+    """Stands in for ManagerPublisher (our own interface) to see what a cycle publishes."""
+
+    def __init__(self) -> None:
+        self.torrents: dict[str, dict[str, Any]] = {}
+
+    def state(self, **_fields: Any) -> bool:
+        return True
+
+    def torrent(self, h: str, data: dict[str, Any]) -> bool:
+        self.torrents[h] = data
+        return True
+
+    def torrent_gone(self, h: str) -> bool:
+        self.torrents.pop(h, None)
+        return True
+
+    def action(self, row: Any, tag: str | None = None) -> None:
+        pass
+
+
+@pytest.mark.parametrize("pipeline", ["radarr"], indirect=True)
+def test_torrent_topics_show_new_strikes_and_an_idle_cycle_reads_the_rows_once(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = pipeline
+    h, _ = stalled_torrent(p, "Published")
+    manager = p.manager(stalled_strikes=10)
+    manager.publisher = CapturedPublisher()
+    reads: list[int] = []
+    real = p.store.get_torrents
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        reads.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(p.store, "get_torrents", counting)
+    manager.cycle()
+    assert manager.publisher.torrents[h]["strikes"] == 1  # written this cycle, read back
+    p.clock.advance(120)
+    manager.cycle()
+    assert manager.publisher.torrents[h]["strikes"] == 2
+
+    # A category with only a healthy seeding torrent: after its first cycle, nothing changes.
+    other = p.manager()
+    other.publisher = CapturedPublisher()
+    p.store.enqueue_command("remove", p.kind, {"hash": h}, "cli")
+    other.cycle()
+    other.commands.drain()
+    wait_for(lambda: info(api(p.qbit), h) is None, "the stalled torrent removed")
+    add_seeding(p.qbit, f"Calm.{p.category}", release_files(p, "Calm"), category=p.category)
+    for _ in range(3):  # settle: first sighting, file list, state changes
+        other.cycle()
+        time.sleep(0.5)
+    reads.clear()
+    other.cycle()
+    assert reads == [1], "an idle cycle reads the torrent rows once and reuses them"
+    assert not other._rows_changed
