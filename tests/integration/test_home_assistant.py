@@ -121,7 +121,12 @@ def test_home_assistant_shows_the_entities_and_its_buttons_act(
         "Home Assistant shows the new pid",
     )
 
-    # The dry-run switch: HA sends payload_off, the real manager switches, HA shows it.
+    # The dry-run switch: HA sends payload_off, the real manager switches, HA shows it. The
+    # restarted manager must be back online first: HA sends nothing for an unavailable entity.
+    wait_until(
+        lambda: hass.states()[entity("dry_run", "switch")]["state"] == "on",
+        "the restarted manager's switch to be available again",
+    )
     hass.service("switch", "turn_off", entity_id=entity("dry_run", "switch"))
     wait_until(
         lambda: hass.states()[entity("dry_run", "switch")]["state"] == "off",
