@@ -665,12 +665,13 @@ class Manager:
 
     def _write_instance_state(self, fields: dict[str, Any]) -> None:
         """Write the instance row when something a reader cares about changed, else only as
-        a heartbeat every HEARTBEAT_EVERY seconds: an idle cycle costs no SQL write, and the
-        watchdog (hang_timeout >= 300 s) still sees a live manager."""
+        a heartbeat every HEARTBEAT_EVERY seconds (a third of hang_timeout when that is
+        shorter): an idle cycle costs no SQL write, and the watchdog still sees a live manager."""
         volatile = ("heartbeat_at", "last_cycle_at", "last_cycle_duration")
         essential = {k: v for k, v in fields.items() if k not in volatile}
         now = self.clock()
-        if essential == self._state_written and now - self._state_written_at < HEARTBEAT_EVERY:
+        every = min(HEARTBEAT_EVERY, self.config.settings.effective_hang_timeout / 3)
+        if essential == self._state_written and now - self._state_written_at < every:
             return
         self.store.upsert_instance_state(self.name, **fields)
         self._state_written = essential
