@@ -38,10 +38,14 @@ def test_the_bridge_dumps_restarts_and_reports_a_frozen_manager(mosquitto: Any) 
             )
             assert new != old
             assert "Thread" in stack.log("manager-films"), "faulthandler's stack dump is in its log"
-            with stack.store() as store:
-                events, _ = store.list_process_events(name="manager-films")
-            hung = [e for e in events if e.to_state == "HUNG"]
-            assert hung and hung[0].pid == old and "stack dumped" in (hung[0].detail or "")
+            with stack.store() as store:  # recorded once supervisord's restart returned
+
+                def hung_events() -> list[Any]:
+                    events, _ = store.list_process_events(name="manager-films")
+                    return [e for e in events if e.to_state == "HUNG"]
+
+                hung = wait_for(hung_events, "the hang recorded as a process event")
+            assert hung[0].pid == old and "stack dumped" in (hung[0].detail or "")
             event = probe.wait_for(
                 f"{stack.base}/films/event",
                 lambda m: json.loads(m.payload or "{}").get("event_type") == "hung",
