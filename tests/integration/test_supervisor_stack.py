@@ -19,12 +19,13 @@ import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from bridge_stack import alive, wait_for
 
 from qbitrr_mqtt.config import load_config
 from qbitrr_mqtt.store import open_store
@@ -60,32 +61,6 @@ FAKE = textwrap.dedent(
         time.sleep(0.5)
     """
 )
-
-
-def wait_for[T](check: Callable[[], T], what: str, timeout: float = 60.0) -> T:
-    """Poll ``check`` until it returns something truthy (generous deadline, loaded machine)."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-        except SupervisorError as exc:
-            last = exc
-        if last and not isinstance(last, Exception):
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie waiting to be reaped is not running
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 class Stack:
