@@ -82,6 +82,7 @@ class ServiceHandle:
         self.log = log
         self.cwd = cwd
         self.proc: subprocess.Popen[bytes] | None = None
+        self.log_offset = 0  # where this start's lines begin in ``log``
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -94,6 +95,7 @@ class ServiceHandle:
         for port in self.ports():  # else our readiness check would talk to someone else
             if port_open(LOCALHOST, port, 0.5):
                 raise ServiceError(f"{self.name}: port {port} on {LOCALHOST} is already in use")
+        self.log_offset = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
                 self.command,
@@ -241,7 +243,13 @@ class MosquittoHandle(ServiceHandle):
         self.conf.write_text("\n".join(lines) + "\n")
 
     def ready(self) -> bool:
-        return port_open(self.host, self.port)
+        # Mosquitto listens before it loads TLS files and then exits if they are bad: an open
+        # port alone is not ready. It logs "... running" once every listener is set up.
+        if not port_open(self.host, self.port):
+            return False
+        with self.log.open("rb") as log:
+            log.seek(self.log_offset)
+            return b" running" in log.read()
 
     def ports(self) -> tuple[int, ...]:
         return (self.port,)
