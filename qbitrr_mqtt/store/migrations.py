@@ -26,6 +26,14 @@ History:
    already tried; a torrent left in the client to finish its seeding obligation).
    ``outbox.owner`` (+ index): every program keeps its own waiting MQTT messages, so two
    processes never send (or trim) each other's.
+4. ``ix_torrent_listing`` on ``torrent (instance, first_seen DESC, hash, gone_at)`` and
+   ``ix_torrent_listing_all`` on ``torrent (first_seen DESC, instance, hash, gone_at)``, both
+   partial (``WHERE gone_at IS NULL``): the WebUI's torrent list (tracked torrents newest
+   first, of one instance or of all) is read in index order, so a page costs its offset +
+   limit index entries instead of a sort of every row, and its total is counted from the
+   index alone. Partial, because PostgreSQL does not treat ``gone_at IS NULL`` as fixing
+   ``gone_at`` the way ``=`` would, so an index led by ``gone_at`` would not give it the
+   order; the trailing ``gone_at`` lets SQLite count and skip rows without reading them.
 
 A step is ``(version, fn)``; ``fn(connection)`` turns version-1 into ``version``. Steps
 alter existing tables; a brand-new table needs no step.
@@ -70,8 +78,23 @@ def _v3_torrent_memory(conn: Connection) -> None:
     conn.execute(text("ALTER TABLE torrent ADD COLUMN kept_for_hnr BOOLEAN NOT NULL DEFAULT false"))
 
 
-STEPS: list[Step] = [(2, _v2_action_published), (3, _v3_torrent_memory)]
-SCHEMA_VERSION = 3
+_V4_LISTING = (
+    ("ix_torrent_listing", "instance, first_seen DESC, hash, gone_at"),
+    ("ix_torrent_listing_all", "first_seen DESC, instance, hash, gone_at"),
+)
+
+
+def _v4_torrent_listing(conn: Connection) -> None:
+    for name, columns in _V4_LISTING:
+        conn.execute(text(f"CREATE INDEX {name} ON torrent ({columns}) WHERE gone_at IS NULL"))
+
+
+STEPS: list[Step] = [
+    (2, _v2_action_published),
+    (3, _v3_torrent_memory),
+    (4, _v4_torrent_listing),
+]
+SCHEMA_VERSION = 4
 
 
 def _check_steps(steps: Sequence[Step], target: int) -> None:

@@ -1,4 +1,4 @@
-"""The store's tables (schema version 3; see ``migrations.py`` for the history).
+"""The store's tables (schema version 4; see ``migrations.py`` for the history).
 
 All timestamps are aware UTC datetimes (:class:`~.types.UTCDateTime`); ``instance`` is the
 Arr instance name. Byte counts and Arr ids are 64-bit. JSON values are kept as compact JSON
@@ -37,7 +37,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKeyConstraint, Index, Text
+from sqlalchemy import BigInteger, ForeignKeyConstraint, Index, Text, column, desc, text
 from sqlmodel import Field, SQLModel
 
 from .types import UTCDateTime, load_json, utcnow
@@ -64,7 +64,15 @@ def _text() -> Any:
 
 class Torrent(SQLModel, table=True):
     __tablename__ = "torrent"
-    __table_args__ = (Index("ix_torrent_instance_health", "instance", "health"),)
+    __table_args__ = (
+        Index("ix_torrent_instance_health", "instance", "health"),
+        # The WebUI's torrent list (``listing.py``): torrents not gone, newest first, read in
+        # index order, of one instance and of every instance (migration step 4).
+        Index("ix_torrent_listing", "instance", desc(column("first_seen")), "hash", "gone_at",
+              sqlite_where=text("gone_at IS NULL"), postgresql_where=text("gone_at IS NULL")),
+        Index("ix_torrent_listing_all", desc(column("first_seen")), "instance", "hash", "gone_at",
+              sqlite_where=text("gone_at IS NULL"), postgresql_where=text("gone_at IS NULL")),
+    )  # fmt: skip
 
     instance: str = Field(primary_key=True)
     hash: str = Field(primary_key=True)

@@ -10,6 +10,7 @@ Methods by area (see each mixin's module for the why):
 - torrents and strikes (``torrents.py``): upsert_torrents, get_torrent, get_torrents,
   list_torrents, list_downloads, mark_gone, prune_gone, add_strike, reset_strikes,
   list_strikes;
+- the WebUI's torrent list (``listing.py``): torrent_page, torrent_page_plan;
 - actions journal and searches (``journal.py``): record_intent, mark_done, mark_failed,
   mark_skipped, get_action, action_by_key, pending_intents, list_actions,
   unpublished_actions, mark_published, actions_after, last_action_id, record_search,
@@ -38,6 +39,7 @@ from .db import DEFAULT_URL, make_engine
 from .health import HealthMixin
 from .inbox import InboxMixin
 from .journal import JournalMixin
+from .listing import ListingMixin
 from .migrations import migrate, read_version
 from .outbox import OUTBOX_LIMIT, OutboxMixin
 from .torrents import TorrentsMixin
@@ -45,7 +47,7 @@ from .torrents import TorrentsMixin
 _SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26
 
 
-class Store(TorrentsMixin, JournalMixin, InboxMixin, HealthMixin, OutboxMixin):
+class Store(TorrentsMixin, ListingMixin, JournalMixin, InboxMixin, HealthMixin, OutboxMixin):
     def __init__(self, engine: Engine, outbox_limit: int = OUTBOX_LIMIT) -> None:
         super().__init__(engine)
         self.outbox_limit = outbox_limit

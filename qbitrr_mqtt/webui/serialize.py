@@ -72,11 +72,26 @@ def plain(name: str, value: Any) -> Any:
     return value
 
 
+#: Values that go into JSON as they are (exact types: an enum subclassing str is not one).
+_AS_IS = frozenset({str, int, float, bool})
+
+
 def row(obj: Any, fields: tuple[str, ...]) -> dict[str, Any]:
+    """``fields`` of a model object or dict as JSON values (the list routes call this for
+    every row of a page, so the common types are handled inline)."""
+    get = obj.get if isinstance(obj, dict) else obj.__getattribute__
     out = {}
     for name in fields:
-        value = plain(name, value_of(obj, name))
-        out[name] = NOT_NULL.get(name, value) if value is None else value
+        value = get(name)
+        if value is None:
+            value = NOT_NULL.get(name)
+        elif type(value) is datetime:
+            value = iso(value)
+        elif type(value) not in _AS_IS or name in JSON_TEXT:
+            value = plain(name, value)
+            if value is None:
+                value = NOT_NULL.get(name)
+        out[name] = value
     return out
 
 

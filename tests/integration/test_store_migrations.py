@@ -49,6 +49,8 @@ def _make_version_1(engine: Engine) -> None:
     """The v1 shape by hand: today's tables without action.published and its index."""
     migrate(engine)
     with engine.begin() as conn:
+        for index in ("ix_torrent_listing", "ix_torrent_listing_all"):  # added by version 4
+            conn.execute(text(f"DROP INDEX {index}"))
         conn.execute(text("DROP INDEX ix_action_published"))
         conn.execute(text("ALTER TABLE action DROP COLUMN published"))
         for column in ("last_recheck_at", "rechecks", "kept_for_hnr"):  # added by version 3
@@ -83,7 +85,7 @@ def test_version_1_is_migrated_to_latest_without_losing_rows(
     assert "rechecks" not in {c["name"] for c in inspect(engine).get_columns("torrent")}
 
     with Store.open(store_url) as store:
-        assert store.schema_version() == SCHEMA_VERSION == 3
+        assert store.schema_version() == SCHEMA_VERSION == 4
         torrent = store.get_torrent("radarr", "a" * 40)
         assert torrent is not None
         assert (torrent.name, torrent.downloaded, torrent.first_seen) == ("Movie", 50, T0)
@@ -107,6 +109,40 @@ def test_version_1_is_migrated_to_latest_without_losing_rows(
         assert [a.key for a in store.unpublished_actions()] == ["k2"]
     indexes = {i["name"] for i in inspect(engine).get_indexes("action")}
     assert "ix_action_published" in indexes
+    torrent_indexes = {i["name"] for i in inspect(engine).get_indexes("torrent")}
+    assert {"ix_torrent_listing", "ix_torrent_listing_all"} <= torrent_indexes
+
+
+def _listing_indexes(engine: Engine) -> dict[str, str]:
+    """The listing indexes' definitions as the database reports them."""
+    if engine.dialect.name == "sqlite":
+        sql = "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'torrent'"
+    else:
+        sql = "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'torrent'"
+    with engine.connect() as conn:
+        found = {str(n): str(d) for n, d in conn.execute(text(sql))}
+    return {n: d for n, d in found.items() if n.startswith("ix_torrent_listing")}
+
+
+def test_version_3_gets_the_listing_indexes(engine: Engine, store_url: str) -> None:
+    """Step 4 builds on a v3 database the same indexes a fresh database gets."""
+    migrate(engine)
+    fresh = _listing_indexes(engine)
+    assert set(fresh) == {"ix_torrent_listing", "ix_torrent_listing_all"}
+    with engine.begin() as conn:
+        for index in fresh:
+            conn.execute(text(f"DROP INDEX {index}"))
+    _set_version(engine, 3)
+    with Store.open(store_url) as store:
+        store.upsert_torrents("radarr", [{"hash": "a" * 40, "name": "Movie"}], at=T0)
+        store.upsert_torrents(
+            "radarr", [{"hash": "b" * 40, "name": "Newer"}], at=T0.replace(hour=13)
+        )
+        assert store.schema_version() == 4
+        page, total = store.torrent_page("radarr", columns=("hash",))
+        assert (page, total) == ([{"hash": "b" * 40}, {"hash": "a" * 40}], 2)
+    assert _listing_indexes(engine) == fresh
+    assert all("gone_at IS NULL" in d and "first_seen DESC" in d for d in fresh.values()), fresh
 
 
 def test_a_newer_database_is_refused_and_left_alone(engine: Engine, store_url: str) -> None:
