@@ -21,11 +21,22 @@ Gone torrents are not listed (``list_torrents``'s default).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, Table, func, or_, select, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    Table,
+    bindparam,
+    func,
+    or_,
+    select,
+    type_coerce,
+)
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
 
@@ -69,14 +80,31 @@ def _utc(value: Any) -> datetime | None:
     return value if value.tzinfo is UTC else value.astimezone(UTC)
 
 
-def _where(instance: str | None, state: str | None) -> list[ColumnElement[bool]]:
+def _where(instance: bool, state: bool) -> list[ColumnElement[bool]]:
     t = _TORRENT.c
     found: list[ColumnElement[bool]] = [t.gone_at.is_(None)]
-    if instance is not None:
-        found.append(t.instance == instance)
-    if state is not None:
-        found.append(or_(t.health == state, t.state == state))
+    if instance:
+        found.append(t.instance == bindparam("instance"))
+    if state:
+        found.append(or_(t.health == bindparam("state"), t.state == bindparam("state")))
     return found
+
+
+@functools.lru_cache(maxsize=64)
+def _statements(
+    columns: tuple[str, ...], instance: bool, state: bool
+) -> tuple[Select[Any], Select[Any]]:
+    """The page and count statements for these columns and filters, built once (building
+    and keying a statement per request cost as much as running it)."""
+    where = _where(instance, state)
+    page = (
+        select(*(_selected(c) for c in columns))
+        .where(*where)
+        .order_by(*_ORDER)
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
+    )
+    return page, select(func.count()).select_from(_TORRENT).where(*where)
 
 
 class ListingMixin(StoreBase):
@@ -97,33 +125,31 @@ class ListingMixin(StoreBase):
         unknown = [c for c in columns if c not in _TORRENT.c]
         if unknown:
             raise ValueError(f"torrent_page: unknown column(s) {', '.join(unknown)}")
-        where = _where(instance, state)
-        page = (
-            select(*(_selected(c) for c in columns))
-            .where(*where)
-            .order_by(*_ORDER)
-            .limit(limit)
-            .offset(offset)
-        )
+        columns = tuple(columns)
+        page, count = _statements(columns, instance is not None, state is not None)
+        params = {"instance": instance, "state": state, "limit": limit, "offset": offset}
         times = [i for i, c in enumerate(columns) if c in _TIMES]
         with self.engine.connect() as conn:
             found = []
-            for r in conn.execute(page).all():
+            for r in conn.execute(page, params).all():
                 values = list(r)
                 for i in times:
                     values[i] = _utc(values[i])
                 found.append(dict(zip(columns, values, strict=True)))
             if len(found) < limit and (found or offset == 0):
                 return found, offset + len(found)  # the page ends the list: no count needed
-            count = select(func.count()).select_from(_TORRENT).where(*where)
-            return found, int(conn.execute(count).scalar_one())
+            return found, int(conn.execute(count, params).scalar_one())
 
     def torrent_page_plan(self, instance: str | None = None, state: str | None = None) -> str:
         """SQLite's ``EXPLAIN QUERY PLAN`` of a page query, one step per line (tests check
         that the listing index serves the order; other backends answer "")."""
         if self.dialect != "sqlite":
             return ""
-        page = select(*_TORRENT.c).where(*_where(instance, state)).order_by(*_ORDER).limit(100)
-        sql = str(page.compile(self.engine, compile_kwargs={"literal_binds": True}))
+        page, _ = _statements(PAGE_COLUMNS, instance is not None, state is not None)
+        params = {"instance": instance, "state": state, "limit": 100, "offset": 0}
+        compiled = page.compile(self.engine)  # SQLite's parameters are positional
+        values = compiled.construct_params(params)
+        args = tuple(values[name] for name in compiled.positiontup or ())
         with self.engine.connect() as conn:
-            return "\n".join(str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
+            rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + compiled.string, args)
+            return "\n".join(str(r[-1]) for r in rows)

@@ -44,6 +44,15 @@ from .state import SHARED, Shared, Tuning
 
 #: Request bodies larger than this are refused with 413 before they are read.
 MAX_BODY = 1024 * 1024
+#: Threads for store calls, log files and the config file. Each store call holds one pooled
+#: connection while it runs (the engine's pool has room for these: 5 + 10 overflow on
+#: SQLite, 3 + 5 on PostgreSQL, see ``store/db.py``). Store reads are short and mostly CPU
+#: (the GIL), so more threads would not serve more requests; 8 keeps a few log or SSE polls
+#: from making the page requests of 50 dashboards queue behind them.
+STORE_THREADS = 8
+#: Threads for supervisord's XML-RPC, apart from the store's: a restart waits for the
+#: program's ``startsecs`` (10 s and more), which must not hold a thread the page reads need.
+RPC_THREADS = 4
 OPENAPI = web.AppKey("openapi", dict)
 
 
@@ -97,7 +106,8 @@ def create_app(
         ],
         client_max_size=MAX_BODY,
     )
-    executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="webui-io")
+    executor = ThreadPoolExecutor(max_workers=STORE_THREADS, thread_name_prefix="webui-io")
+    rpc_executor = ThreadPoolExecutor(max_workers=RPC_THREADS, thread_name_prefix="webui-rpc")
     app[SHARED] = Shared(
         config=config,
         store=store,
@@ -106,6 +116,7 @@ def create_app(
         log_dir=log_dir(config),
         tuning=tuning or Tuning(),
         executor=executor,
+        rpc_executor=rpc_executor,
     )
     app[TOKEN_KEY] = app[SHARED].token
     app[CORS_KEY] = frozenset(config.webui.cors_origins)
@@ -123,6 +134,7 @@ def create_app(
 
     async def shutdown(_: web.Application) -> None:
         executor.shutdown(wait=False, cancel_futures=True)
+        rpc_executor.shutdown(wait=False, cancel_futures=True)
 
     app.on_shutdown.append(stop_streams)
     app.on_cleanup.append(shutdown)

@@ -2,8 +2,10 @@
 
 Everything reaches the handlers through typed ``AppKey`` entries set by ``create_app``, so a
 test builds an app with a real SQLite store and with or without a real supervisord.
-Store and XML-RPC calls are blocking; :func:`blocking` runs them on a small thread pool so
-the event loop (SSE streams, other requests) never waits on the database.
+Store and XML-RPC calls are blocking; :func:`blocking` runs store (and file) calls on a
+small thread pool so the event loop (SSE streams, other requests) never waits on the
+database, and :func:`blocking_rpc` runs supervisord calls on a pool of their own, so a
+restart that waits for a program's ``startsecs`` never holds a thread a page read needs.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ class Shared:
     log_dir: Path
     tuning: Tuning
     executor: ThreadPoolExecutor
+    #: supervisord XML-RPC calls; None: they share ``executor``.
+    rpc_executor: ThreadPoolExecutor | None = None
     config_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     #: Set when the app shuts down, so SSE streams end instead of holding the exit up.
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
@@ -66,3 +70,13 @@ async def blocking[T](app: web.Application, fn: Callable[..., T], *args: Any, **
     """Run a blocking store or XML-RPC call off the event loop."""
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(app[SHARED].executor, functools.partial(fn, *args, **kwargs))
+
+
+async def blocking_rpc[T](
+    app: web.Application, fn: Callable[..., T], *args: Any, **kwargs: Any
+) -> T:
+    """Run a blocking supervisord call off the event loop, on the XML-RPC threads."""
+    state = app[SHARED]
+    loop = asyncio.get_running_loop()
+    executor = state.rpc_executor or state.executor
+    return await loop.run_in_executor(executor, functools.partial(fn, *args, **kwargs))

@@ -16,7 +16,7 @@ from aiohttp import web
 from ..supervisor.rpc import SupervisorError, SupervisorUnreachable
 from .errors import ApiError
 from .serialize import iso, value_of
-from .state import blocking, shared
+from .state import blocking_rpc, shared
 
 #: How a refused supervisord call is answered: (status, error code).
 _REFUSALS = {
@@ -54,7 +54,7 @@ async def supervisor_status(app: web.Application) -> list[Any]:
     if rpc is None:
         raise SupervisorUnavailable("supervisord is not configured for this WebUI")
     try:
-        return list(await blocking(app, rpc.status))
+        return list(await blocking_rpc(app, rpc.status))
     except SupervisorError as exc:
         raise SupervisorUnavailable(str(exc)) from exc
 
@@ -69,7 +69,7 @@ async def supervisor_call(app: web.Application, method: str, program: str) -> An
             503, "supervisor_unavailable", "supervisord is not configured for this WebUI"
         )
     try:
-        return await blocking(app, getattr(_patient(app, rpc, program), method), program)
+        return await blocking_rpc(app, getattr(_patient(app, rpc, program), method), program)
     except SupervisorUnreachable as exc:
         raise ApiError(503, "supervisor_unavailable", str(exc)) from exc
     except SupervisorError as exc:
