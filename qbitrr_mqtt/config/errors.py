@@ -6,12 +6,13 @@ import difflib
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, cast
-
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any, cast
 
 from .models import SECRET_KEYS
 from .schema import load_schema, resolve, subschema
+
+if TYPE_CHECKING:  # jsonschema is imported only where a document is validated
+    from jsonschema.exceptions import ValidationError
 
 _TYPE_NAMES = {
     "string": "a string",

@@ -7,6 +7,7 @@ file, and the file beats the schema defaults. The file is found as ``-c PATH``, 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Mapping
@@ -14,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jsonschema import Draft202012Validator
 
+from .. import __version__
 from .errors import ConfigError, Problem, join_path
 from .migrations import CURRENT_VERSION  # noqa: F401  (re-exported: one source of truth)
 from .models import (
@@ -32,10 +33,14 @@ from .models import (
     WebUIConfig,
 )
 from .safe_yaml import YamlTooComplex, load_yaml
-from .schema import fill_defaults, load_schema, subschema
+from .schema import fill_defaults, load_schema, schema_digest, subschema
 from .url_secrets import mask_url
 
 ENV_CONFIG = "QBITRR_MQTT_CONFIG"
+#: Set by ``qbitrr-mqtt run`` for supervisord's programs: the digest of the document it
+#: validated (see :func:`document_digest`). A program reading the very same document skips
+#: the JSON Schema pass; any other document is validated in full.
+ENV_VALIDATED = "QBITRR_MQTT_VALIDATED"
 ENV_PREFIX = "QBITRR_"
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGTkmgt]?)([iI]?)[bB]?\s*$")
 
@@ -186,15 +191,26 @@ def parse_size(value: int | str) -> int:
     return int(number * 1024 ** "KMGT".find(unit) * 1024) if unit else int(number)
 
 
-def validate(doc: dict[str, Any], source: str | None = None) -> dict[str, Any]:
-    """Validate ``doc`` against the schema and cross-key rules; return it with defaults filled."""
-    from .errors import problem_from_error
+def validate(
+    doc: dict[str, Any], source: str | None = None, *, schema_checked: bool = False
+) -> dict[str, Any]:
+    """Validate ``doc`` against the schema and cross-key rules; return it with defaults filled.
 
-    validator = Draft202012Validator(load_schema())
-    errors = sorted(validator.iter_errors(doc), key=lambda e: [str(p) for p in e.absolute_path])
-    problems = [problem_from_error(e) for e in errors]
-    if problems:
-        raise ConfigError(_dedupe(problems), source)
+    ``schema_checked``: the JSON Schema pass already accepted this very document (same
+    :func:`document_digest`), so only the defaults and the cross-key rules run. jsonschema is
+    imported only when the schema pass runs: a manager started by ``qbitrr-mqtt run`` on the
+    file ``run`` validated never loads it.
+    """
+    if not schema_checked:
+        from jsonschema import Draft202012Validator
+
+        from .errors import problem_from_error
+
+        validator = Draft202012Validator(load_schema())
+        errors = sorted(validator.iter_errors(doc), key=lambda e: [str(p) for p in e.absolute_path])
+        problems = [problem_from_error(e) for e in errors]
+        if problems:
+            raise ConfigError(_dedupe(problems), source)
     full = fill_defaults(doc)
     problems = _cross_checks(full)
     if problems:
@@ -308,11 +324,35 @@ def config_from_dict(
 
     doc = migrate_document(dict(doc))
     overridden = apply_env_overrides(doc, env) if env else []
+    digest = document_digest(doc)
+    checked = env is not None and env.get(ENV_VALIDATED) == digest
     try:
-        full = validate(doc, str(source) if source else None)
+        full = validate(doc, str(source) if source else None, schema_checked=checked)
     except ConfigError as exc:
         raise ConfigError([_blame_env(p, overridden) for p in exc.problems], exc.source) from None
-    return build(full, source)
+    return build(full, source, validated=digest)
+
+
+def document_digest(doc: Any) -> str:
+    """A digest of a document (as read, migrated and overridden) and of the schema it is
+    checked against: equal digests mean the JSON Schema pass gives the same answer.
+
+    Types are part of it (``1``, ``1.0``, ``True`` and ``"1"`` differ), and so are the
+    package version and the schema text, so an upgrade never trusts an older check.
+    """
+    text = f"{__version__}\0{schema_digest()}\0{_canonical(doc)!r}"
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, dict):
+        return (
+            "dict",
+            tuple(sorted(((repr(k), _canonical(v)) for k, v in value.items()), key=repr)),
+        )
+    if isinstance(value, list | tuple):
+        return (type(value).__name__, tuple(_canonical(v) for v in value))
+    return (type(value).__name__, value)
 
 
 def _blame_env(problem: Problem, overridden: list[str]) -> Problem:
@@ -338,8 +378,9 @@ def _policy(data: dict[str, Any]) -> Policy:
     )
 
 
-def build(full: dict[str, Any], source: Path | None = None) -> Config:
-    """Typed objects from a validated, default-filled document."""
+def build(full: dict[str, Any], source: Path | None = None, *, validated: str = "") -> Config:
+    """Typed objects from a validated, default-filled document (``validated``: the
+    :func:`document_digest` of the document before defaults, when known)."""
     s = full["settings"]
     base_policy = dict(s["policy"])
     # Relative paths are relative to the config file (or the working directory without one),
@@ -383,6 +424,7 @@ def build(full: dict[str, Any], source: Path | None = None) -> Config:
         arr=arr,
         source=source,
         raw=full,
+        validated=validated,
     )
 
 

@@ -201,6 +201,9 @@ class Config:
     source: Path | None = None
     #: The validated document with defaults filled, as plain data (for `config show`).
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    #: ``document_digest`` of the document as read (before defaults); ``qbitrr-mqtt run``
+    #: hands it to its programs so they skip re-checking the same file against the schema.
+    validated: str = field(default="", compare=False, repr=False)
 
     def instance(self, name: str) -> ArrInstance:
         """The Arr instance called ``name``; KeyError names the known ones."""

@@ -7,6 +7,7 @@ validation, ``config init``, ``config show`` and the docs' config reference all 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 from collections.abc import Sequence
 from functools import cache
@@ -23,6 +24,13 @@ def load_schema() -> dict[str, Any]:
         return json.loads(packaged.read_text(encoding="utf-8"))
     top = Path(__file__).resolve().parents[2] / "schema.json"
     return json.loads(top.read_text(encoding="utf-8"))
+
+
+@cache
+def schema_digest() -> str:
+    """sha256 of the schema (as parsed), so a check made under another schema is not reused."""
+    text = json.dumps(load_schema(), sort_keys=True, ensure_ascii=True)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
 def resolve(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:

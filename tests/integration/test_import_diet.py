@@ -1,0 +1,200 @@
+"""What each process imports (the memory budgets: every module a process loads stays in its RSS).
+
+A real ``qbitrr-mqtt manager`` runs one cycle against a real qBittorrent, an Arr emulator and
+Mosquitto, under ``python -X importtime``: the modules it loaded are read from that list, and
+the libraries a manager has no use for must not be among them (the WebUI's aiohttp and
+prometheus-client, pyarr with httpx and the click / rich / pygments httpx brings, jsonschema
+when ``qbitrr-mqtt run`` has already validated the same file). No timing: only which modules were imported.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from qbitrr_mqtt.config import load_config
+from qbitrr_mqtt.config.loader import ENV_VALIDATED
+from qbitrr_mqtt.store import open_store
+from services.arr_emulator import EmulatorProcess, start_arr_emulator
+from services.runners import MosquittoHandle, QbitHandle
+
+KEY = "import-diet-key"
+#: Never in a manager: the WebUI's server and metrics exporter, the Arr client library we do
+#: not use and what httpx drags in (its command line: click, rich, pygments).
+NEVER_IN_MANAGER = {
+    "aiohttp",
+    "prometheus_client",
+    "pyarr",
+    "httpx",
+    "httpcore",
+    "click",
+    "rich",
+    "pygments",
+    "backoff",
+    "yarl",
+}
+_IMPORT_LINE = re.compile(r"^import time:\s+\d+ \|\s+\d+ \|(\s*)(\S+)\s*$")
+
+
+def wait_for(check: Any, what: str, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def imported(stderr: str) -> set[str]:
+    """Top-level package names from ``-X importtime`` lines."""
+    return {
+        m.group(2).split(".")[0] for line in stderr.splitlines() if (m := _IMPORT_LINE.match(line))
+    }
+
+
+@pytest.fixture
+def arr(workdir: Path, qbit: QbitHandle) -> Iterator[EmulatorProcess]:
+    with start_arr_emulator(
+        workdir / "arr", "radarr", api_key=KEY, qbit_url=qbit.url, category="diet"
+    ) as handle:
+        yield handle
+
+
+@pytest.fixture
+def config_path(
+    workdir: Path, qbit: QbitHandle, mosquitto: MosquittoHandle, arr: EmulatorProcess
+) -> Path:
+    doc = {
+        "settings": {"data_dir": str(workdir / "data"), "check_interval": 10},
+        "qbittorrent": {"default": {"url": qbit.url}},
+        "mqtt": {
+            "host": mosquitto.host,
+            "port": mosquitto.port,
+            "base_topic": f"diet-{uuid.uuid4().hex[:6]}",
+        },
+        "arr": {
+            "radarr": {
+                "type": "radarr",
+                "url": arr.url,
+                "api_key": KEY,
+                "category": f"diet-{uuid.uuid4().hex[:6]}",
+            }
+        },
+    }
+    path = workdir / "config.yaml"
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    return path
+
+
+def run_one_cycle(config_path: Path, env: dict[str, str]) -> set[str]:
+    """``python -X importtime -m qbitrr_mqtt manager radarr -c ...`` until its first cycle is
+    recorded, then SIGTERM; the top-level packages it imported."""
+    config = load_config(config_path, env={})
+    log = config_path.parent / f"manager-{uuid.uuid4().hex[:6]}.err"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("QBITRR_")}
+    with log.open("w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-X", "importtime", "-m", "qbitrr_mqtt", "manager", "radarr"]
+            + ["-c", str(config_path)],
+            env={**clean, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    try:
+
+        def cycled() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(f"manager exited {proc.returncode}: {log.read_text()[-3000:]}")
+            store = open_store(config.database.url)
+            try:
+                state = store.get_instance_state("radarr")
+                return state is not None and state.last_cycle_at is not None
+            finally:
+                store.close()
+
+        wait_for(cycled, "the manager's first cycle", 90)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(60)
+    assert code == 0, log.read_text()[-3000:]
+    return imported(log.read_text())
+
+
+@pytest.mark.slow
+def test_a_manager_started_by_run_loads_no_webui_pyarr_httpx_or_jsonschema(
+    config_path: Path,
+) -> None:
+    digest = load_config(config_path, env={}).validated
+    modules = run_one_cycle(config_path, {ENV_VALIDATED: digest})
+    assert {"qbittorrentapi", "paho", "sqlalchemy", "requests"} <= modules  # it did run
+    assert modules & (NEVER_IN_MANAGER | {"jsonschema"}) == set()
+    assert not any(m.startswith("qbitrr_mqtt.webui") for m in modules)
+
+
+@pytest.mark.slow
+def test_a_manager_started_alone_still_validates_with_jsonschema(config_path: Path) -> None:
+    modules = run_one_cycle(config_path, {})
+    assert "jsonschema" in modules
+    assert modules & NEVER_IN_MANAGER == set()
+
+
+def test_an_edited_file_is_validated_again_with_the_same_errors(tmp_path: Path) -> None:
+    """The digest of the file ``run`` validated does not cover a file edited since: the
+    manager checks it in full and prints what ``config validate`` prints."""
+    path = tmp_path / "config.yaml"
+    doc: dict[str, Any] = {
+        "settings": {"data_dir": str(tmp_path / "data")},
+        "qbittorrent": {"default": {"url": "http://127.0.0.1:8080"}},
+        "mqtt": {"enabled": False},
+        "arr": {"radarr": {"type": "radarr", "url": "http://127.0.0.1:7878", "api_key": "k" * 32}},
+    }
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    digest = load_config(path, env={}).validated
+    doc["arr"]["radarr"]["timeout"] = "soon"
+    doc["settings"]["check_interval"] = -5
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("QBITRR_")}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "qbitrr_mqtt", *args, "-c", str(path)],
+            env={**clean, ENV_VALIDATED: digest},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    manager, validate = cli("manager", "radarr"), cli("config", "validate")
+    assert manager.returncode == validate.returncode == 2
+    assert manager.stderr == validate.stderr
+    assert "arr.radarr.timeout" in manager.stderr and "settings.check_interval" in manager.stderr
+
+
+def test_the_digest_changes_with_any_value_or_type() -> None:
+    from qbitrr_mqtt.config.loader import document_digest
+
+    base = {"settings": {"check_interval": 10}, "arr": {"a": {"enabled": True}}}
+    variants = [
+        {"settings": {"check_interval": 10.0}, "arr": {"a": {"enabled": True}}},
+        {"settings": {"check_interval": "10"}, "arr": {"a": {"enabled": True}}},
+        {"settings": {"check_interval": 10}, "arr": {"a": {"enabled": 1}}},
+        {"settings": {"check_interval": 10}, "arr": {"a": {"enabled": True, "x": None}}},
+        {"settings": {"check_interval": 10}, "arr": {"b": {"enabled": True}}},
+    ]
+    assert document_digest(base) == document_digest(
+        {"arr": {"a": {"enabled": True}}, "settings": {"check_interval": 10}}
+    )
+    digests = {document_digest(v) for v in variants}
+    assert len(digests) == len(variants) and document_digest(base) not in digests
