@@ -1,27 +1,24 @@
-"""The Arr side: the only module that imports pyarr.
+"""The Arr side: Radarr v3, Sonarr v3 and Lidarr v1 over their REST API.
 
 One ``ArrClient`` per instance over one HTTP session. It reads *every* queue page (qBitrr
-stops at 1000 records), and calls pyarr's low-level request where pyarr's helpers cannot send
-a flag we need (``skipRedownload`` on queue DELETE, per the contracts README).
+stops at 1000 records) and sends every flag itself (``skipRedownload`` on queue DELETE, per
+the contracts README).
 
-pyarr retries transport errors with its own exponential backoff (about 15 s); the manager has
-its own backoff and must notice an outage at once, so requests go through the undecorated
-function.
+Every call goes through :meth:`ArrClient.request`, which speaks HTTP with ``requests`` (already
+loaded for qBittorrent) the way pyarr's low-level request does: ``<url>/api/<v3|v1>/<endpoint>``
+with the ``X-Api-Key`` header, booleans in the query as ``true``/``false``, a JSON body, the
+JSON answer (``None`` for 204, ``{"message": text}`` for anything else). pyarr itself (with
+httpx, click and rich under it: ~9 MB in every manager) is not imported. There are no retries
+here: the manager has its own backoff and must notice an outage at once.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
-import httpx
-from pyarr import Lidarr, Radarr, Sonarr
-from pyarr.exceptions import (
-    PyarrConnectionError,
-    PyarrResourceNotFound,
-    PyarrUnauthorizedError,
-)
+import requests
 
 from ..config.models import ArrInstance
 
@@ -92,7 +89,6 @@ FLAVORS = {
         "includeUnknownArtistItems",
     ),
 }
-_CLASSES = {"radarr": Radarr, "sonarr": Sonarr, "lidarr": Lidarr}
 
 
 class ArrClient:
@@ -105,33 +101,19 @@ class ArrClient:
         url = urlsplit(instance.url)
         tls = url.scheme == "https"
         port = url.port or (443 if tls else 80)
-        session = httpx.Client(
-            timeout=instance.timeout,
-            follow_redirects=True,
-            event_hooks={"response": [self._count]},
-        )
-        self._api = _CLASSES[instance.type](
-            url.hostname or "127.0.0.1",
-            instance.api_key,
-            port=port,
-            tls=tls,
-            base_path=url.path.rstrip("/"),
-            api_ver=self.flavor.api_ver,
-            session=session,
-        )
-        self._handler = self._api.http_utils
-        self._request = getattr(
-            type(self._handler).request, "__wrapped__", type(self._handler).request
-        )
-
-    def _count(self, response: httpx.Response) -> None:
-        response.read()
-        self.stats.requests += 1
-        self.stats.bytes_received += len(response.content)
+        host = url.hostname or "127.0.0.1"
+        if ":" in host:  # an IPv6 literal
+            host = f"[{host}]"
+        base_path = url.path.rstrip("/")
+        scheme = "https" if tls else "http"
+        #: ``<scheme>://<host>:<port><base path>/api/<v3|v1>``; endpoints are appended to it.
+        self.api_url = f"{scheme}://{host}:{port}{quote(base_path)}/api/{self.flavor.api_ver}"
+        self.timeout = instance.timeout
+        self.session = requests.Session()
+        self.session.headers["X-Api-Key"] = instance.api_key
 
     def close(self) -> None:
-        if self._handler.session is not None:
-            self._handler.session.close()
+        self.session.close()
 
     def request(
         self,
@@ -142,28 +124,55 @@ class ArrClient:
         json: Any = None,
     ) -> Any:
         """One API call; errors become ArrUnavailable (retry later) or ArrError (don't)."""
+        if params:
+            params = {k: str(v).lower() if isinstance(v, bool) else v for k, v in params.items()}
         try:
-            return self._request(
-                self._handler, endpoint, method=method, params=params, json_data=json
+            response = self.session.request(
+                method,
+                f"{self.api_url}/{endpoint}",
+                params=params or None,
+                json=json,
+                timeout=self.timeout,
             )
-        except PyarrConnectionError as exc:
-            raise ArrUnavailable(f"{self.instance.name}: {exc} ({self.instance.url})") from exc
-        except PyarrUnauthorizedError as exc:
+        except requests.Timeout as exc:
             raise ArrUnavailable(
-                f"{self.instance.name}: the API key was refused (401); check arr.{self.instance.name}.api_key"
+                f"{self.instance.name}: Timeout occurred while connecting to your instance. "
+                f"({self.instance.url})"
             ) from exc
-        except PyarrResourceNotFound as exc:
-            raise ArrError(f"{self.instance.name}: {endpoint} not found", 404) from exc
-        except Exception as exc:  # pyarr raises one class per status; 5xx means try again later
-            status = _status_of(exc)
-            if status is None or status >= 500:
-                code = f" ({status})" if status is not None else ""
-                raise ArrUnavailable(
-                    f"{self.instance.name}: {endpoint} failed{code}: {exc}"
-                ) from exc
-            raise ArrError(
-                f"{self.instance.name}: {endpoint} refused ({status}): {exc}", status
+        except requests.RequestException as exc:
+            raise ArrUnavailable(
+                f"{self.instance.name}: Error occurred while communicating with your instance. "
+                f"({self.instance.url})"
             ) from exc
+        self.stats.requests += 1
+        self.stats.bytes_received += len(response.content)
+        status = response.status_code
+        if status >= 400:
+            raise self._error(endpoint, status, _error_message(response))
+        if status == 204:
+            return None
+        if "application/json" in response.headers.get("Content-Type", ""):
+            try:
+                return response.json()
+            except ValueError as exc:
+                raise ArrUnavailable(f"{self.instance.name}: {endpoint} failed: {exc}") from exc
+        return {"message": response.text}
+
+    def _error(self, endpoint: str, status: int, message: Any) -> Exception:
+        """The exception for an error status, worded as before (when pyarr raised them)."""
+        name = self.instance.name
+        if status == 401:
+            return ArrUnavailable(
+                f"{name}: the API key was refused (401); check arr.{name}.api_key"
+            )
+        if status == 404:
+            return ArrError(f"{name}: {endpoint} not found", 404)
+        if status in (500, 502):
+            return ArrUnavailable(f"{name}: {endpoint} failed ({status}): {message}")
+        if status in (400, 403, 405):
+            return ArrError(f"{name}: {endpoint} refused ({status}): {message}", status)
+        # Any other status (409, 422, 503, ...): try again later, status and text in the reason.
+        return ArrUnavailable(f"{name}: {endpoint} failed: {(status, message)}")
 
     # --- reads ---------------------------------------------------------------------------
 
@@ -256,18 +265,12 @@ def _wanted_sort(kind: str) -> str:
     }[kind]
 
 
-def _status_of(exc: Exception) -> int | None:
-    response = getattr(exc, "response", None)
-    code = getattr(response, "status_code", None)
-    if isinstance(code, int):
-        return code
-    for name, status in (
-        ("BadRequest", 400),
-        ("AccessRestricted", 403),
-        ("MethodNotAllowed", 405),
-        ("ServerError", 500),
-        ("BadGateway", 502),
-    ):
-        if name in type(exc).__name__:
-            return status
-    return None
+def _error_message(response: requests.Response) -> Any:
+    """The Arr's ``message`` when the error body is a JSON object holding one, else the text."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text
+    if isinstance(body, dict):
+        return body.get("message", response.text)
+    return response.text
