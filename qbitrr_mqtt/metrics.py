@@ -24,16 +24,19 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.metrics_core import Metric
-from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlmodel import col
+
+if TYPE_CHECKING:  # prometheus-client is loaded only where /metrics is served (the WebUI)
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.metrics_core import Metric
+    from prometheus_client.registry import Collector
 
 #: The Prometheus text format ``generate_latest`` writes (every scraper reads 0.0.4; newer
 #: prometheus-client versions label the same bytes 1.0.0).
@@ -44,76 +47,97 @@ CYCLE_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 
 
 
 class ProcessMetrics:
-    """The counters one manager (``instance`` set) or the bridge keeps, saved to the store."""
+    """The counters one manager (``instance`` set) or the bridge keeps, saved to the store.
+
+    Plain Python, without prometheus-client (the managers and the bridge never serve a
+    scrape): :meth:`snapshot` gives the families exactly as prometheus-client's
+    ``CollectorRegistry.collect()`` would for the same Counters and Histogram (names, help,
+    sample names and labels, float values, ``le`` as Go formats it; ``_created`` left out),
+    which :class:`StoreCollector` turns back into metrics in the WebUI.
+    """
 
     def __init__(self, process: str, instance: str | None = None) -> None:
         self.process = process
         self.instance = instance or ""
-        self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
-        self._strikes = Counter(
-            "qbitrr_strikes", "Strikes given to torrents.", ["instance", "reason"], registry=r
-        )
-        self._messages = Counter(
-            "qbitrr_mqtt_messages",
-            "MQTT messages sent (published) and received.",
-            ["process", "direction"],
-            registry=r,
-        )
-        self._reconnects = Counter(
-            "qbitrr_mqtt_reconnects",
-            "MQTT connections re-established after a loss.",
-            ["process"],
-            registry=r,
-        ).labels(process)
-        self._cycles: Any = None
-        self._duration: Any = None
-        if instance is not None:  # a manager; the bridge runs no cycles
-            self._cycles = Counter(
-                "qbitrr_cycles", "Check cycles run.", ["instance"], registry=r
-            ).labels(self.instance)
-            self._duration = Histogram(
-                "qbitrr_cycle_duration_seconds",
-                "Check cycle duration.",
-                ["instance"],
-                buckets=CYCLE_BUCKETS,
-                registry=r,
-            ).labels(self.instance)
+        self._lock = threading.Lock()
+        self._strikes: dict[tuple[str, str], float] = {}
+        self._messages: dict[tuple[str, str], float] = {}
+        self._reconnects = 0.0
+        self._has_cycles = instance is not None  # a manager; the bridge runs no cycles
+        self._cycles = 0.0
+        self._buckets = [0.0] * len(CYCLE_BUCKETS)  # per bucket, not cumulative
+        self._duration_sum = 0.0
 
     def cycle(self, duration: float) -> None:
         """One check cycle ended after ``duration`` seconds (managers only)."""
-        if self._cycles is None:
+        if not self._has_cycles:
             raise RuntimeError(f"{self.process} has no instance: it runs no cycles")
-        self._cycles.inc()
-        self._duration.observe(duration)
+        with self._lock:
+            self._cycles += 1.0
+            self._duration_sum += float(duration)
+            for i, bound in enumerate(CYCLE_BUCKETS):
+                if duration <= bound:
+                    self._buckets[i] += 1.0
+                    break
 
     def strike(self, reason: str) -> None:
-        self._strikes.labels(self.instance, reason).inc()
+        self._inc(self._strikes, (self.instance, str(reason)), 1.0)
 
     def mqtt_message(self, direction: str = "sent", n: int = 1) -> None:
         """``n`` MQTT messages ``sent`` or ``received``."""
-        self._messages.labels(self.process, direction).inc(n)
+        self._inc(self._messages, (self.process, str(direction)), n)
 
     def mqtt_reconnect(self) -> None:
-        self._reconnects.inc()
+        with self._lock:
+            self._reconnects += 1.0
+
+    def _inc(self, counter: dict[tuple[str, str], float], key: tuple[str, str], n: float) -> None:
+        if n < 0:
+            raise ValueError("Counters can only be incremented by non-negative amounts.")
+        with self._lock:
+            counter[key] = counter.get(key, 0.0) + float(n)
 
     def snapshot(self) -> list[dict[str, Any]]:
-        """The registry's families as plain data (``_created`` samples left out)."""
-        families = []
-        for family in self.registry.collect():
-            samples = [
-                [s.name, s.labels, s.value]
-                for s in family.samples
-                if not s.name.endswith("_created")
+        """The families as plain data, in prometheus-client's order and layout."""
+        with self._lock:
+            families = [
+                _counter(
+                    "qbitrr_strikes",
+                    "Strikes given to torrents.",
+                    [({"instance": i, "reason": r}, v) for (i, r), v in self._strikes.items()],
+                ),
+                _counter(
+                    "qbitrr_mqtt_messages",
+                    "MQTT messages sent (published) and received.",
+                    [({"process": p, "direction": d}, v) for (p, d), v in self._messages.items()],
+                ),
+                _counter(
+                    "qbitrr_mqtt_reconnects",
+                    "MQTT connections re-established after a loss.",
+                    [({"process": self.process}, self._reconnects)],
+                ),
             ]
-            families.append(
-                {
-                    "name": family.name,
-                    "type": family.type,
-                    "help": family.documentation,
-                    "samples": samples,
-                }
-            )
+            if self._has_cycles:
+                labels = {"instance": self.instance}
+                families.append(
+                    _counter("qbitrr_cycles", "Check cycles run.", [(labels, self._cycles)])
+                )
+                name = "qbitrr_cycle_duration_seconds"
+                samples: list[list[Any]] = []
+                total = 0.0
+                for bound, n in zip(CYCLE_BUCKETS, self._buckets, strict=True):
+                    total += n
+                    samples.append([f"{name}_bucket", {**labels, "le": _go_float(bound)}, total])
+                samples.append([f"{name}_count", dict(labels), total])
+                samples.append([f"{name}_sum", dict(labels), self._duration_sum])
+                families.append(
+                    {
+                        "name": name,
+                        "type": "histogram",
+                        "help": "Check cycle duration.",
+                        "samples": samples,
+                    }
+                )
         return families
 
     def save(self, store: Any) -> None:
@@ -131,12 +155,37 @@ class ProcessMetrics:
             s.commit()
 
 
+def _counter(name: str, doc: str, samples: list[tuple[dict[str, str], float]]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "type": "counter",
+        "help": doc,
+        "samples": [[f"{name}_total", labels, value] for labels, value in samples],
+    }
+
+
+def _go_float(value: float) -> str:
+    """A bucket bound as prometheus-client writes ``le`` (Go's format: ``+Inf``, ``1.0``)."""
+    if value == math.inf:
+        return "+Inf"
+    if value == -math.inf:
+        return "-Inf"
+    if math.isnan(value):
+        return "NaN"
+    return repr(float(value))
+
+
 def _family(name: str, kind: str, doc: str) -> Metric:
+    from prometheus_client.metrics_core import Metric
+
     return Metric(name, doc, kind)
 
 
-class StoreCollector(Collector):
-    """Every number ``/metrics`` shows that comes from the store (see the module docstring)."""
+class StoreCollector:
+    """Every number ``/metrics`` shows that comes from the store (see the module docstring).
+
+    A prometheus-client collector by its ``collect`` method (not a subclass, so that this
+    module does not load prometheus-client where only :class:`ProcessMetrics` is used)."""
 
     def __init__(self, store: Any) -> None:
         self.store = store
@@ -307,6 +356,8 @@ class ApiMetrics:
     """The WebUI's own counters: API requests by route template, method and status."""
 
     def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter
+
         self.registry = CollectorRegistry(auto_describe=True)
         self._requests = Counter(
             "qbitrr_api_requests",
@@ -321,14 +372,16 @@ class ApiMetrics:
 
 def scrape_registry(store: Any, api: ApiMetrics | None = None) -> CollectorRegistry:
     """A registry with the store's numbers and (when given) the WebUI's request counters."""
+    from prometheus_client import CollectorRegistry
+
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(store))
+    registry.register(cast("Collector", StoreCollector(store)))
     if api is not None:
-        registry.register(_Forward(api.registry))
+        registry.register(cast("Collector", _Forward(api.registry)))
     return registry
 
 
-class _Forward(Collector):
+class _Forward:
     """Re-exports another registry's families."""
 
     def __init__(self, source: CollectorRegistry) -> None:
@@ -340,4 +393,6 @@ class _Forward(Collector):
 
 def render(store: Any, api: ApiMetrics | None = None) -> bytes:
     """The ``/metrics`` body in the Prometheus text format (blocking: reads the store)."""
+    from prometheus_client import generate_latest
+
     return generate_latest(scrape_registry(store, api))
