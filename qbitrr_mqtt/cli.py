@@ -138,7 +138,8 @@ def run(config: ConfigOpt = None) -> None:
     """The main job: render the per-instance programs and run supervisord in the foreground."""
     cfg = load(config)
     run_stack = feature("supervisor.run", "run_stack")
-    raise typer.Exit(run_stack(cfg))
+    # Once supervisord runs, this process becomes a bare signal forwarder (waiter.py).
+    raise typer.Exit(run_stack(cfg, exec_waiter=True))
 
 
 @app.command("manager")

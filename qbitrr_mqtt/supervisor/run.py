@@ -30,9 +30,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 from ..bridge.health import ProcessHealthRecord, health_file, read_health_file
+from ..config.loader import ENV_VALIDATED
 from .render import render_main_conf, render_programs, template_text
 from .rpc import SOCKET_NAME, ProcessInfo, SupervisorClient, SupervisorError
 
@@ -120,6 +121,11 @@ def environment(config: Any, where: StackPaths, config_path: Path | None) -> dic
     source = config_path or config.source
     if source is not None:
         env["QBITRR_MQTT_CONFIG"] = str(Path(source).resolve())
+    # The programs read the file this process has just validated: with its digest they skip
+    # the JSON Schema pass (and jsonschema's import) when the file is still the same.
+    env.pop(ENV_VALIDATED, None)
+    if getattr(config, "validated", ""):
+        env[ENV_VALIDATED] = config.validated
     return env
 
 
@@ -136,10 +142,13 @@ def run_stack(
     *,
     config_path: Path | None = None,
     overrides: Mapping[str, str] | None = None,
+    exec_waiter: bool = False,
 ) -> int:
     """Render the programs and run supervisord in the foreground; its exit code.
 
-    1 when supervisord cannot start (the reason is printed to stderr).
+    1 when supervisord cannot start (the reason is printed to stderr). ``exec_waiter``
+    (``qbitrr-mqtt run``): once supervisord is started, replace this process by the small
+    signal forwarder of ``waiter.py`` instead of waiting here; it never returns then.
     """
     try:
         where = prepare(config, config_path=config_path, overrides=overrides)
@@ -157,6 +166,8 @@ def run_stack(
     child = subprocess.Popen(
         [str(executable), "-n", "-c", str(where.conf)], env=env, process_group=0
     )
+    if exec_waiter:
+        exec_forwarder(child.pid)
 
     def forward(signum: int, _frame: FrameType | None) -> None:
         if child.poll() is None:
@@ -172,6 +183,27 @@ def run_stack(
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def exec_forwarder(pid: int) -> NoReturn:
+    """Become ``waiter.py``: forward signals to ``pid`` (our child) and exit with its code.
+
+    The forwarded signals are blocked across the ``exec`` (the mask survives it), so one
+    arriving in between waits for the waiter's handlers instead of killing us.
+    """
+    waiter = Path(__file__).with_name("waiter.py")
+    argv = [sys.executable, "-I", "-S", str(waiter), "run", f"--pid={pid}"]
+    signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execv(sys.executable, argv)
+    except OSError as exc:  # cannot happen with a working interpreter; wait here instead
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, FORWARDED)
+        print(f"qbitrr-mqtt: cannot exec {waiter}: {exc}; waiting in this process", file=sys.stderr)
+        from .waiter import main
+
+        sys.exit(main([f"--pid={pid}"]))
 
 
 def refresh_programs(
