@@ -1,5 +1,6 @@
-"""``python -m qbitrr_mqtt`` runs the CLI (supervisord programs use this form)."""
+"""``python -m qbitrr_mqtt`` runs the CLI. supervisord's programs use this form; their three
+command lines (manager, bridge, webui) start without loading typer (see launch.py)."""
 
-from .cli import main
+from .launch import main
 
 main()

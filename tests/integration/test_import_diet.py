@@ -43,6 +43,7 @@ NEVER_IN_MANAGER = {
     "pygments",
     "backoff",
     "yarl",
+    "typer",  # supervisord's command line starts without the CLI (launch.py)
 }
 _IMPORT_LINE = re.compile(r"^import time:\s+\d+ \|\s+\d+ \|(\s*)(\S+)\s*$")
 
