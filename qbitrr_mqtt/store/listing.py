@@ -12,8 +12,8 @@ total) with SQLAlchemy Core:
   rows it returns, with no sort (``EXPLAIN QUERY PLAN`` on SQLite: ``USING INDEX``, no
   ``TEMP B-TREE``; on PostgreSQL an ``Index Scan`` without ``Sort``);
 - only the columns asked for are selected, as plain dicts;
-- the total is counted from the same index (covering, no table row read) and not counted
-  at all when the page itself shows it (a short page);
+- the total is counted from the same index (no table row read unless ``state`` filters)
+  and not counted at all when the page itself shows it (a short page);
 - page and total come from one read transaction, so they agree.
 
 Gone torrents are not listed (``list_torrents``'s default).
