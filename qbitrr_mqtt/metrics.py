@@ -3,8 +3,9 @@
 The managers and the bridge are separate processes and the WebUI serves the scrape, so the
 numbers travel through the store:
 
-- :class:`ProcessMetrics` lives in a manager or the bridge: counters and a histogram in a
-  private registry (cycles, cycle durations, strikes, MQTT messages and reconnects). The
+- :class:`ProcessMetrics` lives in a manager or the bridge: counters and a histogram kept in
+  plain Python (cycles, cycle durations, strikes, MQTT messages and reconnects; those
+  processes never load prometheus-client, which only the WebUI needs). The
   process calls :meth:`ProcessMetrics.save` at the end of every cycle (a manager) or every
   few seconds (the bridge); it writes a JSON snapshot to ``meta`` under
   ``metrics:<process>``. Counters restart from zero with the process, which Prometheus
