@@ -102,6 +102,7 @@ class JournalMixin(StoreBase):
                 return row
             row.status, row.error, row.finished_at = status, error, at
             if status == "done" and row.hash is not None:
+                self._touch(row.instance, (row.hash,))
                 torrent = s.get(Torrent, (row.instance, row.hash))
                 if torrent is not None:
                     torrent.last_action, torrent.last_action_at = row.action, at

@@ -156,3 +156,44 @@ def test_pruning_gone_torrents_takes_their_strikes(store: Store) -> None:
     assert set(store.get_torrents("radarr")) == {h(2)}
     assert store.list_strikes("radarr", h(1)) == []  # ON DELETE CASCADE (foreign keys on)
     assert len(store.list_strikes("radarr", h(2))) == 1
+
+
+def test_a_tracking_store_names_every_torrent_row_it_wrote(store: Store) -> None:
+    """The manager's row cache re-reads only these: every write path must name its rows."""
+    with pytest.raises(RuntimeError, match="not tracked"):
+        store.take_touched("radarr")
+    store.upsert_torrents("sonarr", [{"hash": h(9)}], at=T0)  # before tracking: not named
+    store.track_torrent_writes("radarr")
+    assert store.take_touched("radarr") == set()
+    store.upsert_torrents("radarr", [{"hash": h(1)}, {"hash": h(2)}, {"hash": h(3)}], at=T0)
+    assert store.take_touched("radarr") == {h(1), h(2), h(3)}
+    assert store.take_touched("radarr") == set()  # handed over once
+    store.add_strike("radarr", h(1), "stalled", at=T0)
+    store.reset_strikes("radarr", h(2))
+    store.mark_gone("radarr", [h(3)], at=T0)
+    row = store.record_intent(
+        instance="radarr", hash=h(1), name="x", action="recheck", reason="r", key="k1"
+    )
+    store.mark_done(row.id)
+    assert store.take_touched("radarr") == {h(1), h(2), h(3)}
+    store.upsert_torrents("sonarr", [{"hash": h(9)}], at=T0)  # another instance
+    assert store.take_touched("radarr") == set()
+    assert store.prune_gone("radarr", T0 + timedelta(days=1)) == 1
+    assert store.take_touched("radarr") == {h(3)}
+    got = store.get_torrents("radarr", hashes=[h(1).upper(), h(3), h(4)])
+    assert set(got) == {h(1)} and got[h(1)].strikes == 1 and got[h(1)].last_action == "recheck"
+
+
+def test_torrent_rows_read_like_the_orm_rows(store: Store) -> None:
+    store.upsert_torrents("radarr", [{"hash": h(1), "name": "A", "size": 2**40}], at=T0)
+    store.upsert_torrents("radarr", [{"hash": h(2), "name": "B"}], at=T0)
+    store.add_strike("radarr", h(1), "stalled", at=T0)
+    store.mark_gone("radarr", [h(2)], at=T0)
+    store.upsert_torrents("sonarr", [{"hash": h(3)}], at=T0)
+    rows, orm = store.torrent_rows("radarr"), store.get_torrents("radarr")
+    assert set(rows) == set(orm) == {h(1), h(2)}
+    for key, row in rows.items():
+        for name in ("name", "size", "strikes", "last_strike_at", "first_seen", "gone_at"):
+            assert getattr(row, name) == getattr(orm[key], name), name
+    assert rows[h(1)].last_strike_at == T0 and rows[h(1)].last_strike_at.tzinfo is not None
+    assert set(store.torrent_rows("radarr", hashes=[h(2), h(3)])) == {h(2)}
