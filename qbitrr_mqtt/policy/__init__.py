@@ -3,7 +3,7 @@
 No I/O, no clock: the time is ``Context.now``. Start with ``engine.py``'s docstring.
 """
 
-from .engine import decide_cycle, decide_torrent, guard_removal
+from .engine import Memo, decide_cycle, decide_torrent, guard_removal, quiet_until
 from .files import FileKind, FileVerdict, classify
 from .guards import fail_closed_reason
 from .media import ProbeRequest, gate_import, probe_request, probe_targets
@@ -47,7 +47,9 @@ __all__ = [
     "TorrentView",
     "WantedItem",
     "classify",
+    "Memo",
     "decide_cycle",
+    "quiet_until",
     "decide_torrent",
     "fail_closed_reason",
     "gate_import",

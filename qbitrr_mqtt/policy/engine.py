@@ -72,17 +72,31 @@ a HOLD per torrent.
 
 The cycle (``decide_cycle``) then caps removals at ``max_removals_per_cycle`` (order in
 ``limits.py``) and plans free space over the torrents that are not being deleted.
+
+Deciding only what can have changed (``Memo``)
+----------------------------------------------
+A manager with 10,000 torrents cannot afford to run every rule for every torrent on every
+cycle when nothing happened. Pass the same ``Memo`` to each ``decide_cycle`` and hand it the
+*same* ``TorrentSnapshot`` object for a torrent whose inputs did not change (the manager
+keeps its snapshots between cycles). A torrent is then skipped while all of this holds:
+its snapshot is that object, the context is the same apart from the clock and the client's
+rates and free space, its last evaluation decided nothing, and the clock is still before
+``quiet_until`` of that evaluation. ``quiet_until`` promises only for finished torrents
+without strikes (their rules read the clock in one threshold only, the import grace);
+every other torrent is evaluated on every cycle.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from .broken import broken_rules
 from .files import content_candidate, dangerous_candidate, priority_decision
 from .guards import fail_closed_reason, is_protected, removal_block
-from .imports import failed_import_candidate, import_decision
+from .imports import SEEDING_STATES, failed_import_candidate, import_decision
 from .limits import cap_removals
 from .media import gate_import, unplayable_candidate
 from .seeding import hnr_bound, hnr_detail, seed_rules, seeding_candidate
@@ -164,26 +178,103 @@ def decide_torrent(snap: TorrentSnapshot, ctx: Context) -> list[Decision]:
     return _mark_dry_run(out, ctx)
 
 
+def quiet_until(snap: TorrentSnapshot, ctx: Context) -> float:
+    """Until when ``decide_torrent`` keeps deciding nothing for ``snap`` if only the clock
+    moves (call it for a snapshot that decided nothing at ``ctx.now``).
+
+    ``ctx.now`` is no promise (evaluate again next cycle); ``math.inf`` is "until an input
+    changes". Only a finished torrent (a seeding state) without strikes gets a promise:
+    the stall, metadata, slow and broken-data rules do not apply to it, strike expiry needs
+    strikes, and the rules that do apply (files, failed imports, media verdicts, seeding
+    limits and hit-and-run, which count qBittorrent's ``seeding_time``, not the clock) read
+    the clock in one place only: the import command waits ``import_grace`` after completion.
+    """
+    t, h = snap.torrent, snap.history
+    if t.state not in SEEDING_STATES or h.strikes:
+        return ctx.now
+    if snap.queue and h.import_sent_at is None and t.completion_on > 0:
+        due = t.completion_on + ctx.policy.import_grace
+        if due > ctx.now:
+            return due
+    return math.inf
+
+
+def _memo_key(ctx: Context) -> tuple[Any, ...]:
+    """What of the context a remembered "nothing to do" depends on (not ``now``, not the
+    client's rates or free space: only the slow rule and the cycle's free-space plan read
+    those, and neither applies to a torrent the memo skips)."""
+    c = ctx.client
+    return (ctx.policy, ctx.arr_type, ctx.arr, ctx.dry_run, c.reachable, c.connection_status)
+
+
+@dataclass
+class Memo:
+    """What ``decide_cycle`` remembers between cycles: torrents that decided nothing, with
+    the snapshot they were judged on and until when that holds (see ``quiet_until``)."""
+
+    key: tuple[Any, ...] | None = None
+    quiet: dict[str, tuple[TorrentSnapshot, float]] = field(default_factory=dict)
+    evaluated: int = 0  # torrents evaluated by the last cycle (the rest were skipped)
+
+    def forget(self, torrent_hash: str) -> None:
+        self.quiet.pop(torrent_hash, None)
+
+
 def decide_cycle(
-    snapshots: Sequence[TorrentSnapshot], ctx: Context, *, free_space: int | None = None
+    snapshots: Sequence[TorrentSnapshot],
+    ctx: Context,
+    *,
+    free_space: int | None = None,
+    memo: Memo | None = None,
 ) -> CycleResult:
     """All decisions of one cycle: per torrent, the removal cap, then free space.
 
     ``free_space`` overrides ``ctx.client.free_space`` (the manager measures
-    ``free_space_folder`` itself when one is configured).
+    ``free_space_folder`` itself when one is configured). ``memo`` skips torrents that
+    cannot have a new decision (see the module docstring).
     """
     blocked = fail_closed_reason(ctx)
     if not ctx.client.reachable:
         return CycleResult((), blocked)
     decisions: list[Decision] = []
-    for snap in snapshots:
-        decisions.extend(decide_torrent(snap, ctx))
+    if memo is None:
+        for snap in snapshots:
+            decisions.extend(decide_torrent(snap, ctx))
+    else:
+        decisions = _decide_remembering(snapshots, ctx, memo)
     decisions = cap_removals(decisions, snapshots, ctx.policy.max_removals_per_cycle)
     gone = {d.hash for d in decisions if d.is_removal and d.delete_from_client}
     rest = [s for s in snapshots if s.torrent.hash not in gone]
     free = ctx.client.free_space if free_space is None else free_space
     decisions.extend(_mark_dry_run(plan_free_space(rest, ctx, free), ctx))
     return CycleResult(tuple(decisions), blocked)
+
+
+def _decide_remembering(
+    snapshots: Sequence[TorrentSnapshot], ctx: Context, memo: Memo
+) -> list[Decision]:
+    key = _memo_key(ctx)
+    if key != memo.key:
+        memo.quiet.clear()
+        memo.key = key
+    quiet, now = memo.quiet, ctx.now
+    decisions: list[Decision] = []
+    evaluated = 0
+    for snap in snapshots:
+        h = snap.torrent.hash
+        seen = quiet.get(h)
+        if seen is not None and seen[0] is snap and now < seen[1]:
+            continue
+        evaluated += 1
+        got = decide_torrent(snap, ctx)
+        until = now if got else quiet_until(snap, ctx)
+        if until > now:
+            quiet[h] = (snap, until)
+        elif seen is not None:
+            del quiet[h]
+        decisions.extend(got)
+    memo.evaluated = evaluated
+    return decisions
 
 
 def _mark_dry_run(decisions: list[Decision], ctx: Context) -> list[Decision]:

@@ -47,6 +47,8 @@ def cap_removals(
     decisions: Sequence[Decision], snapshots: Sequence[TorrentSnapshot], limit: int
 ) -> list[Decision]:
     """``decisions`` in their order, removals beyond ``limit`` turned into HOLD."""
+    if sum(1 for d in decisions if d.is_removal) <= max(0, limit):
+        return list(decisions)  # nothing to defer (and no need to rank every torrent)
     keep = {id(d) for d in removal_order(decisions, snapshots)[: max(0, limit)]}
     out = []
     for d in decisions:
