@@ -57,11 +57,18 @@ class ClientStats:
     bytes_received: int = 0
 
 
-def merge_maindata(state: MainData, update: dict[str, Any]) -> MainData:
+def merge_maindata(
+    state: MainData, update: dict[str, Any], keep: frozenset[str] | None = None
+) -> MainData:
     """Apply one ``sync/maindata`` answer to ``state`` and return the new state.
 
     A ``full_update`` replaces everything; otherwise only the fields present are merged and
-    ``torrents_removed`` / ``categories_removed`` / ``tags_removed`` drop entries.
+    ``torrents_removed`` / ``categories_removed`` / ``tags_removed`` drop entries. A torrent
+    that changed gets a new dict; an unchanged one keeps its dict object.
+
+    ``keep`` limits the torrent fields held to those named: a torrent whose update changes
+    none of them (qBittorrent ticks ``time_active`` and the transfer counters of every
+    running torrent) is then not changed at all.
     """
     full = bool(update.get("full_update"))
     base = MainData() if full else state
@@ -69,7 +76,12 @@ def merge_maindata(state: MainData, update: dict[str, Any]) -> MainData:
     changed: set[str] = set()
     for h, fields in (update.get("torrents") or {}).items():
         h = h.lower()
-        torrents[h] = {**torrents.get(h, {}), **fields, "hash": h}
+        old = torrents.get(h)
+        if keep is not None:
+            fields = {k: v for k, v in fields.items() if k in keep}
+            if old is not None and all(old.get(k) == v for k, v in fields.items()):
+                continue
+        torrents[h] = {**(old or {}), **fields, "hash": h}
         changed.add(h)
     removed = {h.lower() for h in update.get("torrents_removed") or ()}
     for h in removed:
@@ -161,11 +173,12 @@ class QbitClient:
 
     # --- reading -----------------------------------------------------------------------
 
-    def sync(self) -> MainData:
-        """Fetch changes since the last call (``rid``) and return the merged state."""
+    def sync(self, fields: frozenset[str] | None = None) -> MainData:
+        """Fetch changes since the last call (``rid``) and return the merged state; with
+        ``fields``, only those torrent fields are kept (see :func:`merge_maindata`)."""
         with self._errors("sync/maindata"):
             update = dict(self._api.sync_maindata(rid=self._state.rid))
-        self._state = merge_maindata(self._state, update)
+        self._state = merge_maindata(self._state, update, fields)
         return self._state
 
     def torrents_in(self, category: str) -> dict[str, dict[str, Any]]:

@@ -31,12 +31,14 @@ from ..policy import (
     ClientView,
     Context,
     Decision,
+    Memo,
     TorrentSnapshot,
     WantedItem,
     decide_cycle,
     plan_searches,
     probe_request,
 )
+from ..policy.imports import SEEDING_STATES
 from ..store.base import StorageFull
 from . import views
 from .backoff import Backoff
@@ -51,6 +53,9 @@ INBOX_POLL = 0.5
 MAX_SAMPLES = 64
 #: Seconds between two saves of this process's metrics snapshot to the store.
 METRICS_SAVE_INTERVAL = 30.0
+#: A cycle where at least this many torrents changed (the first) returns freed heap to the
+#: system afterwards (``memory.trim``, a few ms).
+TRIM_AFTER = 500
 #: Seconds between two heartbeat writes of an unchanged instance state (see the watchdog).
 HEARTBEAT_EVERY = 60.0
 
@@ -110,8 +115,18 @@ class Manager:
         self.media: Any | None = None  # MediaValidator, made when validate_media is on
         self._removed: set[str] = set()  # removed, until qBittorrent stops listing them
         self._state_written: dict[str, Any] | None = None
-        self._rows_changed = False
         self._state_written_at = 0.0
+        # Between cycles the manager keeps what it built, so a cycle costs what changed:
+        # the store rows (re-read only where this process wrote), one snapshot per finished
+        # torrent while its inputs are the same objects, what was last recorded and
+        # published per torrent, and the policy's memo of torrents with nothing to decide.
+        self.memo = Memo()
+        self._rows: dict[str, Any] | None = None
+        self._snaps: dict[str, tuple[Any, ...]] = {}
+        self._verdict_snaps: dict[str, tuple[Any, ...]] = {}
+        self._recorded: dict[str, tuple[Any, ...]] = {}
+        self._published: dict[str, tuple[Any, ...]] = {}
+        store.track_torrent_writes(name)
 
     @property
     def instance(self) -> ArrInstance:
@@ -193,6 +208,8 @@ class Manager:
             )
             return
         self.config = config
+        for built in (self._snaps, self._verdict_snaps, self._recorded, self._published):
+            built.clear()  # the protect tag or other policy keys may have changed
         log.info("config reloaded from %s", config.source)
 
     # --- one cycle ---------------------------------------------------------------------
@@ -202,7 +219,7 @@ class Manager:
         started = self.clock()
         interval = float(self.config.settings.check_interval)
         try:
-            maindata = self.qbit.sync()
+            maindata = self.qbit.sync(fields=views.TORRENT_FIELDS)
         except Exception as exc:  # QbitUnavailable, or anything the client could not handle
             self.qbit_ok = False
             delay = self.qbit_backoff.failed(exc)
@@ -220,8 +237,7 @@ class Manager:
         self._queue = views.queue_by_hash(queue_records) if queue_records is not None else {}
         if not self.reconciled and self.arr_ok and self._reconcile(torrents):
             return 1.0  # the world changed under this cycle's view: look again first
-        rows = self.store.get_torrents(self.name)
-        self._rows_changed = False  # rows stay valid for publishing unless this cycle writes
+        rows = self._load_rows()
         now = self.clock()
         ctx = self._context(maindata.server_state, now)
         snapshots = []
@@ -232,7 +248,7 @@ class Manager:
                 log.exception("skipping torrent %s this cycle", t.get("name", h))
         snapshots = self._with_media_verdicts(snapshots, ctx)
         self._record_torrents(snapshots, rows, now, queue_read=queue_records is not None)
-        result = decide_cycle(snapshots, ctx)
+        result = decide_cycle(snapshots, ctx, memo=self.memo)
         if result.blocked and self.cycles % 10 == 0:
             log.warning("no removals this cycle: %s", result.blocked)
         for decision in result.decisions:
@@ -246,8 +262,12 @@ class Manager:
         self.last_cycle_at = self.clock()
         self.last_duration = self.last_cycle_at - started
         self._publish_state()
-        self._publish_torrents(snapshots, None if self._rows_changed else rows)
+        self._publish_torrents(snapshots, self._load_rows())
         self._record_metrics()
+        if len(maindata.changed) >= TRIM_AFTER:
+            from .memory import trim
+
+            trim()  # the parsed answers of a cold or busy cycle are garbage: give them back
         return (
             interval
             if self.arr_backoff.healthy
@@ -284,7 +304,26 @@ class Manager:
         self.reconciled = True
         return n
 
+    def _load_rows(self) -> dict[str, Any]:
+        """The store rows of this instance: read whole once, then only the rows this process
+        wrote since (the store tracks them; the manager is their only writer)."""
+        touched = self.store.take_touched(self.name)
+        if self._rows is None:
+            self._rows = self.store.torrent_rows(self.name)
+        elif touched:
+            fresh = self.store.torrent_rows(self.name, hashes=touched)
+            for h in touched:
+                row = fresh.get(h)
+                if row is not None:
+                    self._rows[h] = row
+                else:
+                    self._rows.pop(h, None)
+        return self._rows
+
     def _snapshot(self, h: str, t: dict[str, Any], row: Any, now: float) -> TorrentSnapshot:
+        if t.get("state") in SEEDING_STATES:
+            return self._finished_snapshot(h, t, row)
+        self._snaps.pop(h, None)
         samples = self._samples.setdefault(h, [])
         downloaded = int(t.get("downloaded", 0) or 0)
         if not samples or samples[-1][1] != downloaded or now - samples[-1][0] > 60:
@@ -298,6 +337,35 @@ class Manager:
             history=views.history_of(row, {"samples": samples}),
             files=files,
         )
+
+    def _finished_snapshot(self, h: str, t: dict[str, Any], row: Any) -> TorrentSnapshot:
+        """A finished torrent's snapshot: the one built last cycle while the qBittorrent
+        dict (``merge_maindata`` replaces the dict of a torrent that changed), the store row
+        (replaced when written), the files and the queue records are the same. Speed samples
+        only serve the slow rule of downloads: a finished torrent has none."""
+        files = self._files_of(h, t)
+        private = self._private.get(h, False)
+        queue = self._queue.get(h, ())
+        known = self._snaps.get(h)
+        if (
+            known is not None
+            and known[0] is t
+            and known[1] is row
+            and known[2] is files
+            and known[3] == private
+            and known[4] == queue
+        ):
+            snap: TorrentSnapshot = known[5]
+            return snap
+        self._samples.pop(h, None)
+        snap = TorrentSnapshot(
+            torrent=views.torrent_view(h, t, private=private),
+            queue=queue,
+            history=views.history_of(row),
+            files=files,
+        )
+        self._snaps[h] = (t, row, files, private, queue, snap)
+        return snap
 
     def _files_of(self, h: str, t: dict[str, Any]) -> tuple[Any, ...] | None:
         """The file list, fetched once per torrent when its metadata is known."""
@@ -354,7 +422,14 @@ class Manager:
             if request is not None:
                 self.media.submit(h, request.paths, request.kind, request.expected_seconds)
             verdict = self.media.result(h)
-            out.append(replace(snap, media_verdict=verdict) if verdict is not None else snap)
+            if verdict is None:
+                out.append(snap)
+                continue
+            known = self._verdict_snaps.get(h)  # the same object again, for the policy memo
+            if known is None or known[0] is not snap or known[1] != verdict:
+                known = (snap, verdict, replace(snap, media_verdict=verdict))
+                self._verdict_snaps[h] = known
+            out.append(known[2])
         self.media.retain(s.torrent.hash for s in snapshots)
         return out
 
@@ -388,7 +463,6 @@ class Manager:
             )
             if row.status != "intent":
                 continue  # cleaned before
-            self._rows_changed = True
             try:
                 result = execute_cleanup(plan_for_torrent(snap, ctx), dry_run=self.dry_run)
             except OSError as exc:
@@ -405,7 +479,6 @@ class Manager:
     def _apply(self, d: Decision, now: float) -> None:
         at = datetime.fromtimestamp(now, UTC)
         if d.action is Action.STRIKE:
-            self._rows_changed = True
             t = self._torrents.get(d.hash or "", {})
             self.store.add_strike(
                 self.name, d.hash, d.reason, at=at, downloaded=int(t.get("downloaded", 0) or 0)
@@ -415,13 +488,11 @@ class Manager:
                 self.metrics.strike(d.rule.value if d.rule is not None else "other")
             return
         if d.action is Action.RESET_STRIKES:
-            self._rows_changed = True
             self.store.reset_strikes(self.name, d.hash)
             return
         if d.action is Action.HOLD:
             self._notes[d.hash or ""] = d.reason
             return
-        self._rows_changed = True  # strikes, last_action: what the torrent topics show
         if d.is_removal and d.hash in self._removed and not d.dry_run:
             return  # removed already; qBittorrent has not caught up yet
         media_id = self._media_id(d)
@@ -488,6 +559,16 @@ class Manager:
         changed = []
         for snap in snapshots:
             t = snap.torrent
+            row = rows.get(t.hash)
+            recorded = self._recorded.get(t.hash)
+            if (
+                recorded is not None
+                and recorded[0] is snap
+                and recorded[1] is row
+                and recorded[2] == queue_read
+            ):
+                continue  # the same inputs as last cycle, which wrote (or needed) nothing
+            self._recorded[t.hash] = (snap, row, queue_read)
             media_id = snap.media_ids[0] if snap.media_ids else None
             data = {
                 "hash": t.hash,
@@ -507,7 +588,6 @@ class Manager:
                 data["arr_queue_id"] = snap.queue_ids[0] if snap.queue_ids else None
             if media_id is not None:
                 data["media_id"] = media_id
-            row = rows.get(t.hash)
             if row is not None and row.imported:
                 data["imported"] = True
             elif queue_read and _left_the_queue(snap, row):
@@ -525,14 +605,24 @@ class Manager:
             self._written[t.hash] = _stable(data)
             changed.append(data)
         if changed:
-            self._rows_changed = True
             self.store.upsert_torrents(self.name, changed, at=at)
         gone = [h for h, row in rows.items() if row.gone_at is None and h not in self._torrents]
         if gone:
             self.store.mark_gone(self.name, gone, at=at)
             for h in gone:
-                for memo in (self._samples, self._files, self._private, self._notes, self._written):
+                for memo in (
+                    self._samples,
+                    self._files,
+                    self._private,
+                    self._notes,
+                    self._written,
+                    self._snaps,
+                    self._verdict_snaps,
+                    self._recorded,
+                    self._published,
+                ):
                     memo.pop(h, None)
+                self.memo.forget(h)
                 self._removed.discard(h)
                 if self.publisher is not None:
                     self.publisher.torrent_gone(h)
@@ -677,18 +767,24 @@ class Manager:
         self._state_written = essential
         self._state_written_at = now
 
-    def _publish_torrents(
-        self, snapshots: list[TorrentSnapshot], rows: dict[str, Any] | None = None
-    ) -> None:
-        """One retained topic per torrent (change-only). ``rows`` are the store rows read at
-        the start of the cycle, reused when the cycle wrote none (no second full read)."""
+    def _publish_torrents(self, snapshots: list[TorrentSnapshot], rows: dict[str, Any]) -> None:
+        """One retained topic per torrent (change-only); a torrent whose snapshot, row and
+        note are the objects last published is not even encoded."""
         if self.publisher is None:
             return
         for snap in snapshots:
             t = snap.torrent
-            if rows is None:
-                rows = self.store.get_torrents(self.name, include_gone=False)
             row = rows.get(t.hash)
+            note = self._notes.get(t.hash)
+            published = self._published.get(t.hash)
+            if (
+                published is not None
+                and published[0] is snap
+                and published[1] is row
+                and published[2] == note
+            ):
+                continue
+            self._published[t.hash] = (snap, row, note)
             self.publisher.torrent(
                 t.hash,
                 {

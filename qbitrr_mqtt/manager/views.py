@@ -67,6 +67,18 @@ def from_epoch(value: float | int | None) -> datetime | None:
     return datetime.fromtimestamp(value, UTC)
 
 
+#: The ``sync/maindata`` torrent fields the manager reads (``torrent_view`` and the loop);
+#: the rest is neither kept nor a reason to look at a torrent again.
+TORRENT_FIELDS = frozenset(
+    {
+        "hash", "name", "state", "progress", "size", "downloaded", "amount_left", "dlspeed",
+        "eta", "availability", "ratio", "seeding_time", "added_on", "completion_on",
+        "last_activity", "tags", "category", "tracker", "private", "content_path",
+        "save_path", "num_seeds", "priority",
+    }
+)  # fmt: skip
+
+
 def torrent_view(h: str, t: dict[str, Any], *, private: bool = False) -> TorrentView:
     """A qBittorrent torrent dict (``sync/maindata`` torrents entry) as the policy sees it."""
     tags = tuple(x.strip() for x in str(t.get("tags") or "").split(",") if x.strip())

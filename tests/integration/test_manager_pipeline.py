@@ -625,7 +625,7 @@ class CapturedPublisher:
 
 
 @pytest.mark.parametrize("pipeline", ["radarr"], indirect=True)
-def test_torrent_topics_show_new_strikes_and_an_idle_cycle_reads_the_rows_once(
+def test_torrent_topics_show_new_strikes_and_an_idle_cycle_reads_no_rows(
     pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     p = pipeline
@@ -653,11 +653,30 @@ def test_torrent_topics_show_new_strikes_and_an_idle_cycle_reads_the_rows_once(
     other.cycle()
     other.commands.drain()
     wait_for(lambda: info(api(p.qbit), h) is None, "the stalled torrent removed")
-    add_seeding(p.qbit, f"Calm.{p.category}", release_files(p, "Calm"), category=p.category)
+    calm = add_seeding(p.qbit, f"Calm.{p.category}", release_files(p, "Calm"), category=p.category)
+    # A running seeding torrent ticks (seeding_time, time_active): a change. Stopped, it is
+    # a library torrent nobody touches, and qBittorrent reports nothing new for it.
+    api(p.qbit).torrents_pause(torrent_hashes=calm.hash)
+    wait_for(lambda: info(api(p.qbit), calm.hash)["state"] in ("pausedUP", "stoppedUP"), "stopped")
     for _ in range(3):  # settle: first sighting, file list, state changes
         other.cycle()
         time.sleep(0.5)
     reads.clear()
+    other.publisher.torrents.clear()
+    synced: list[Any] = []
+    real_sync = other.qbit.sync
+    monkeypatch.setattr(
+        other.qbit, "sync", lambda **kw: synced.append(real_sync(**kw)) or synced[-1]
+    )
     other.cycle()
-    assert reads == [1], "an idle cycle reads the torrent rows once and reuses them"
-    assert not other._rows_changed
+    assert not synced[0].changed, "qBittorrent reported no change (else not idle)"
+    assert reads == [], "an idle cycle keeps the rows of earlier cycles: no read"
+    assert other.memo.evaluated == 0, "nor does it run the rules for an unchanged torrent"
+    assert other.publisher.torrents == {}, "nor encode its topic again"
+
+    # Anything that changes it is seen: a tag from the user is a new dict from qBittorrent.
+    api(p.qbit).torrents_add_tags(tags="mine", torrent_hashes=calm.hash)
+    wait_for(lambda: "mine" in info(api(p.qbit), calm.hash)["tags"], "tagged")
+    other.cycle()
+    assert other.memo.evaluated == 1
+    assert calm.hash in other.publisher.torrents

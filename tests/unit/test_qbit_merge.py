@@ -47,3 +47,17 @@ def test_empty_answer_keeps_state_and_takes_new_rid():
     state = merge_maindata(MainData(), FULL)
     again = merge_maindata(state, {"rid": 3})
     assert again.torrents == state.torrents and again.rid == 3 and not again.changed
+
+
+def test_kept_fields_only_and_a_tick_of_other_fields_is_no_change():
+    keep = frozenset({"hash", "name", "state", "progress"})
+    state = merge_maindata(MainData(), {**FULL, "torrents": {"aa": {"name": "a", "state": "uploading", "time_active": 5, "upspeed": 9}}}, keep)  # fmt: skip
+    before = state.torrents["aa"]
+    assert before == {"hash": "aa", "name": "a", "state": "uploading"}
+    ticked = merge_maindata(state, {"rid": 2, "torrents": {"aa": {"time_active": 6, "upspeed": 0}}}, keep)  # fmt: skip
+    assert ticked.changed == set() and ticked.torrents["aa"] is before  # the same object
+    same = merge_maindata(ticked, {"rid": 3, "torrents": {"aa": {"state": "uploading"}}}, keep)
+    assert same.changed == set() and same.torrents["aa"] is before
+    moved = merge_maindata(same, {"rid": 4, "torrents": {"aa": {"state": "stalledUP", "upspeed": 1}}}, keep)  # fmt: skip
+    assert moved.changed == {"aa"} and moved.torrents["aa"] == {**before, "state": "stalledUP"}
+    assert before["state"] == "uploading"  # the old dict is never changed in place
