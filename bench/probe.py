@@ -14,7 +14,9 @@ SPEC (JSON): ``config``, ``instance``, ``cycles``, ``pause`` (seconds between cy
 
 from __future__ import annotations
 
+import cProfile
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -76,6 +78,12 @@ def main(spec: dict[str, Any]) -> dict[str, Any]:
                       metrics=ProcessMetrics(instance.program, name),
                       mqtt_stats=conn.stats if conn is not None else None)  # fmt: skip
     import_seconds = time.perf_counter() - started
+    # BENCH_PROFILE=FILE: cProfile (process time) of the cycles after the first two, except
+    # the changed ones, saved to FILE (read it with `python -m pstats FILE`).
+    profile_to = os.environ.get("BENCH_PROFILE")
+    profiler = cProfile.Profile(time.process_time) if profile_to else None
+    change_at = spec.get("change_at")
+    quiet_skip = set() if change_at is None else {change_at, change_at + 1}
     cycles: list[dict[str, Any]] = []
     before_view: dict[str, tuple[Any, ...]] = {}
     changed_hashes: list[str] = []
@@ -86,9 +94,14 @@ def main(spec: dict[str, Any]) -> dict[str, Any]:
         sent = conn.stats().messages_sent if conn is not None else 0
         q0, a0 = qbit.stats, (arr.stats.requests, arr.stats.bytes_received)
         s0, w0 = sql.statements, sql.writes
+        profiled = profiler is not None and i >= 2 and i not in quiet_skip
+        if profiled:
+            profiler.enable()
         cpu0, wall0 = time.process_time(), time.perf_counter()
         manager.cycle()
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        if profiled:
+            profiler.disable()
         s1, w1 = sql.statements, sql.writes
         if conn is not None:
             time.sleep(0.3)  # let paho hand the messages to the broker before counting
@@ -115,6 +128,8 @@ def main(spec: dict[str, Any]) -> dict[str, Any]:
             }
         )
         time.sleep(float(spec.get("pause", 1.0)))
+    if profiler is not None and profile_to:
+        profiler.dump_stats(profile_to)
     rss, hwm = rss_kib()
     idle = _between_cycles(manager, sql, float(spec.get("idle_wait", 5.0)))
     if conn is not None:

@@ -1,4 +1,4 @@
-"""``ArrClient`` (pyarr underneath) against the Arr emulator, for Radarr, Sonarr and Lidarr.
+"""``ArrClient`` (plain requests underneath) against the Arr emulator, for Radarr, Sonarr and Lidarr.
 
 Each kind runs one emulator subprocess for the module, reset before every test. Covers: a
 2,500-record queue read across pages (qBitrr stops at 1000), removal with blocklist, search
