@@ -9,7 +9,7 @@ as the real apps do).
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from .commands import Command, render_command
@@ -109,6 +109,12 @@ class ArrEmulator:
         self.removals: list[dict[str, Any]] = []
         self.command_failures: list[dict[str, Any]] = []
         self._derived_ids: dict[tuple[str, int | None], int] = {}
+        #: download id -> (torrent dict, item ids, records) of the last read (``_derived``).
+        self._derived_cache: dict[
+            str, tuple[dict[str, Any], tuple[int | None, ...], list[QueueRecord]]
+        ] = {}
+        #: download id -> (its name, items, parents in the library) when the name matched no item.
+        self._unmatched: dict[str, tuple[str, int, int]] = {}
         self._ids = {"queue": 1, "command": 1}
 
     def _apply_seed(self) -> None:
@@ -250,28 +256,43 @@ class ArrEmulator:
             except QbitError as exc:  # the real Arr keeps answering; the client's items vanish
                 self.qbit_error = str(exc)
                 torrents = []
+            library_size = (len(self.library.items), len(self.library.parents))
             for torrent in torrents:
                 key = str(torrent.get("hash", "")).upper()
                 if not key or key in self.hidden:
                     continue
-                if key not in self.links and (
-                    parsed := match_items(self.library, str(torrent.get("name", "")))
-                ):
-                    self.links[key] = parsed  # tracked from now on, as the real Arr does
-                linked: list[int | None] = list(self.links.get(key, []))
-                item_ids = linked or [None]
-                for item_id in item_ids:
-                    if (key, item_id) not in self._derived_ids:
-                        self._derived_ids[(key, item_id)] = self._next("queue")
-                    record_id = self._derived_ids[(key, item_id)]
-                    records.append(
-                        self._overridden(record_from_torrent(record_id, torrent, item_id))
-                    )
+                name = str(torrent.get("name", ""))
+                tried = (name, *library_size)
+                if key not in self.links and self._unmatched.get(key) != tried:
+                    if parsed := match_items(self.library, name):
+                        self.links[key] = parsed  # tracked from now on, as the real Arr does
+                    else:  # tried again once the library grows or the torrent is renamed
+                        self._unmatched[key] = tried
+                records += [self._overridden(r) for r in self._derived(key, torrent)]
         return records
 
+    def _derived(self, key: str, torrent: dict[str, Any]) -> list[QueueRecord]:
+        """The records of one torrent, built again only when the torrent or its links changed
+        (``QbitClient`` keeps a torrent's dict while its fields stay the same)."""
+        item_ids: tuple[int | None, ...] = tuple(self.links.get(key, ())) or (None,)
+        cached = self._derived_cache.get(key)
+        if cached is not None and cached[0] is torrent and cached[1] == item_ids:
+            return cached[2]
+        built = []
+        for item_id in item_ids:
+            if (key, item_id) not in self._derived_ids:
+                self._derived_ids[(key, item_id)] = self._next("queue")
+            built.append(record_from_torrent(self._derived_ids[(key, item_id)], torrent, item_id))
+        self._derived_cache[key] = (torrent, item_ids, built)
+        return built
+
     def _overridden(self, record: QueueRecord) -> QueueRecord:
+        """``record`` with its download's test overrides; a derived record is copied first
+        (it is kept between reads, see ``_derived``)."""
         override = self.overrides.get(record.download_id)
         if override is not None:
+            if record.derived:
+                record = replace(record)
             override.apply(record)
         return record
 

@@ -8,8 +8,9 @@ Only used for torrents nobody linked: ``Sintel.2010.1080p.BluRay`` is the movie 
 from __future__ import annotations
 
 import re
+from weakref import WeakKeyDictionary
 
-from .library import Library
+from .library import Item, Library
 
 _EPISODE = re.compile(r"\bs(\d{1,2})e(\d{1,3})\b")
 _SEASON = re.compile(r"\bs(\d{1,2})\b")
@@ -25,7 +26,11 @@ def match_items(library: Library, name: str) -> list[int]:
     title = clean(name)
     kind = library.flavor.kind
     if kind == "radarr":
-        hits = [i for i in library.items.values() if _starts_with(title, clean(i.title))]
+        # The movies whose cleaned title is the whole name or a run of its first words.
+        index = _movies_by_title(library)
+        words = title.split(" ")
+        hits = [i for n in range(len(words)) for i in index.get(" ".join(words[: n + 1]), ())]
+        hits.sort(key=lambda i: i.id)  # library order, as the first longest wins
         best = max(hits, key=lambda i: len(i.title), default=None)
         return [best.id] if best else []
     for parent in sorted(library.parents.values(), key=lambda p: -len(p.title)):
@@ -43,6 +48,22 @@ def match_items(library: Library, name: str) -> list[int]:
             if albums:
                 return [max(albums, key=lambda i: len(i.title)).id]
     return []
+
+
+#: Library -> (items it had, movies by cleaned title); items are only ever added.
+_INDEX: WeakKeyDictionary[Library, tuple[int, dict[str, list[Item]]]] = WeakKeyDictionary()
+
+
+def _movies_by_title(library: Library) -> dict[str, list[Item]]:
+    cached = _INDEX.get(library)
+    if cached is not None and cached[0] == len(library.items):
+        return cached[1]
+    index: dict[str, list[Item]] = {}
+    for item in library.items.values():
+        if key := clean(item.title):
+            index.setdefault(key, []).append(item)
+    _INDEX[library] = (len(library.items), index)
+    return index
 
 
 def _starts_with(title: str, prefix: str) -> bool:

@@ -3,10 +3,16 @@
 Like a real Arr, the emulator reads only the torrents in its own category and maps their
 state to queue status (contracts/README.md). With ``removeFromClient`` it deletes the
 torrent and its files in qBittorrent.
+
+The torrents are read with ``sync/maindata`` and kept between reads: each read asks only for
+what changed since the last one (a few hundred bytes when nothing did, however many torrents
+qBittorrent holds), so a client paging through a queue of thousands does not make
+qBittorrent serialise, and the emulator parse, the whole category once per page.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,22 +66,85 @@ class QbitLink:
         }
 
 
+#: The torrent fields a queue record is built from (``record_from_torrent``) and the
+#: category; the others (``time_active``, transfer counters, ...) change every second and
+#: would make every torrent look changed.
+TORRENT_FIELDS = frozenset(
+    {
+        "hash",
+        "name",
+        "category",
+        "state",
+        "eta",
+        "added_on",
+        "size",
+        "amount_left",
+        "content_path",
+        "save_path",
+    }
+)
+
+
+def merge_torrents(
+    torrents: dict[str, dict[str, Any]], update: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """Apply one ``sync/maindata`` answer to ``torrents`` (hash -> fields) and return them.
+
+    A ``full_update`` starts from nothing. A torrent whose kept fields changed gets a new
+    dict (so a caller may key on the dict object); an unchanged one keeps its dict.
+    """
+    merged = {} if update.get("full_update") else torrents
+    for key, fields in (update.get("torrents") or {}).items():
+        key = key.lower()
+        kept = {k: v for k, v in fields.items() if k in TORRENT_FIELDS}
+        old = merged.get(key)
+        if old is not None and all(old.get(k) == v for k, v in kept.items()):
+            continue
+        merged[key] = {**(old or {}), **kept, "hash": key}
+    for key in update.get("torrents_removed") or ():
+        merged.pop(str(key).lower(), None)
+    return merged
+
+
 class QbitClient:
     """A minimal async qBittorrent WebUI client (one session, logs in on 403)."""
 
     def __init__(self, link: QbitLink) -> None:
         self.link = link
         self._session: aiohttp.ClientSession | None = None
+        #: Every torrent qBittorrent holds (any category), as of ``sync/maindata`` ``_rid``.
+        self._torrents: dict[str, dict[str, Any]] = {}
+        self._rid = 0
+        self._sync_lock = asyncio.Lock()
 
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        self._torrents, self._rid = {}, 0
 
     async def torrents(self) -> list[dict[str, Any]]:
-        """Every torrent in this Arr's category."""
-        data = await self._call("GET", "torrents/info", params={"category": self.link.category})
-        return data if isinstance(data, list) else []
+        """Every torrent in this Arr's category, as qBittorrent holds them now.
+
+        A torrent dict is the same object from one call to the next while its fields stay
+        the same.
+        """
+        await self.sync()
+        category = self.link.category
+        return [t for t in self._torrents.values() if t.get("category") == category]
+
+    async def sync(self) -> None:
+        """Bring the held torrents up to date (only the changes since the last sync)."""
+        async with self._sync_lock:  # one rid at a time: concurrent pages wait for each other
+            try:
+                data = await self._call("GET", "sync/maindata", params={"rid": self._rid})
+            except BaseException:
+                self._torrents, self._rid = {}, 0  # start over with a full update
+                raise
+            if not isinstance(data, dict):
+                raise QbitError(f"qBittorrent sync/maindata answered {type(data).__name__}")
+            self._torrents = merge_torrents(self._torrents, data)
+            self._rid = int(data.get("rid", 0) or 0)
 
     async def delete(self, hashes: list[str], delete_files: bool = True) -> None:
         await self._call(
