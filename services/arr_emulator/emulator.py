@@ -104,6 +104,8 @@ class ArrEmulator:
         self.history = self.journal.history
         self.blocklist = self.journal.blocklist
         self.commands: dict[int, Command] = {}
+        #: Commands not ended yet: ``advance`` (on every request) looks at these only.
+        self._pending: dict[int, Command] = {}
         self.searches: list[dict[str, Any]] = []
         self.imports: list[dict[str, Any]] = []
         self.removals: list[dict[str, Any]] = []
@@ -344,6 +346,7 @@ class ArrEmulator:
     def start_command(self, name: str, body: dict[str, Any], *, trigger: str = "manual") -> Command:
         command = Command(self._next("command"), name, dict(body), trigger=trigger)
         self.commands[command.id] = command
+        self._pending[command.id] = command
         return command
 
     def fail_commands(
@@ -357,7 +360,7 @@ class ArrEmulator:
     def advance(self, at: float | None = None) -> None:
         """Move every command to the stage its age has reached, running effects on start."""
         at = time.monotonic() if at is None else at
-        for command in list(self.commands.values()):
+        for command in list(self._pending.values()):
             while (stage := command.stage_due(self.command_step, at)) is not None:
                 if stage == "started":
                     command.start()
@@ -372,6 +375,8 @@ class ArrEmulator:
                         break
                 else:
                     command.finish(command.message or "Completed")
+            if command.status in ("completed", "failed"):
+                del self._pending[command.id]
 
     def finish_commands(self) -> None:
         """Run every pending command to its end now (for in-process tests)."""
