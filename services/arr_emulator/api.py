@@ -186,7 +186,8 @@ async def get_queue(request: web.Request) -> web.Response:
     emu = emulator(request)
     include_unknown = qbool(request, emu.flavor.include_unknown, False)
     include = {name for name in _QUEUE_INCLUDES[emu.kind] if qbool(request, name, False)}
-    records = await emu.queue_records()
+    paging_on = (qint(request, "page", 1, minimum=1) or 1) > 1
+    records = await emu.queue_records(next_page=paging_on)
     if not include_unknown:
         records = [r for r in records if r.item_id is not None and emu.library.item(r.item_id)]
     records = _sort_queue(

@@ -62,6 +62,10 @@ HISTORY_EVENTS = {
     ],
 }
 
+#: A queue page after the first reuses the previous read's torrents when that read ended less
+#: than this many seconds ago (``ArrEmulator.queue_records``).
+PAGE_REUSE_SECONDS = 1.0
+
 
 class ArrEmulator:
     """One emulated Arr app: library, queue, history, blocklist, commands, faults, calls."""
@@ -115,6 +119,8 @@ class ArrEmulator:
         self._derived_cache: dict[
             str, tuple[dict[str, Any], tuple[int | None, ...], list[QueueRecord]]
         ] = {}
+        #: When the last queue read (``queue_records``) ended, monotonic.
+        self._queue_read_at = float("-inf")
         #: download id -> (its name, items, parents in the library) when the name matched no item.
         self._unmatched: dict[str, tuple[str, int, int]] = {}
         self._ids = {"queue": 1, "command": 1}
@@ -248,12 +254,20 @@ class ArrEmulator:
             link = QbitLink(url, category or self.kind, username, password, post_import_category)
             self.qbit = QbitClient(link)
 
-    async def queue_records(self) -> list[QueueRecord]:
-        """Every queue record now: test-added ones, then those derived from qBittorrent."""
+    async def queue_records(self, *, next_page: bool = False) -> list[QueueRecord]:
+        """Every queue record now: test-added ones, then those derived from qBittorrent.
+
+        ``next_page``: a client is paging on (page 2 and after); qBittorrent's torrents as
+        the previous read saw them serve it when that read ended less than
+        ``PAGE_REUSE_SECONDS`` ago, so one paging pass asks qBittorrent once and sees one
+        consistent queue (as the real Arr serves its queue from memory). Other reads ask
+        qBittorrent.
+        """
         records = [self._overridden(r) for r in self.records.values()]
         if self.qbit is not None:
+            reuse = next_page and time.monotonic() - self._queue_read_at < PAGE_REUSE_SECONDS
             try:
-                torrents = await self.qbit.torrents()
+                torrents = await self.qbit.torrents(refresh=not reuse)
                 self.qbit_error = None
             except QbitError as exc:  # the real Arr keeps answering; the client's items vanish
                 self.qbit_error = str(exc)
@@ -271,6 +285,7 @@ class ArrEmulator:
                     else:  # tried again once the library grows or the torrent is renamed
                         self._unmatched[key] = tried
                 records += [self._overridden(r) for r in self._derived(key, torrent)]
+            self._queue_read_at = time.monotonic()
         return records
 
     def _derived(self, key: str, torrent: dict[str, Any]) -> list[QueueRecord]:

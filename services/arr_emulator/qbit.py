@@ -13,6 +13,7 @@ qBittorrent serialise, and the emulator parse, the whole category once per page.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,6 +116,8 @@ class QbitClient:
         #: Every torrent qBittorrent holds (any category), as of ``sync/maindata`` ``_rid``.
         self._torrents: dict[str, dict[str, Any]] = {}
         self._rid = 0
+        #: When the last successful sync was sent (monotonic).
+        self._synced_from = 0.0
         self._sync_lock = asyncio.Lock()
 
     async def close(self) -> None:
@@ -123,28 +126,39 @@ class QbitClient:
             self._session = None
         self._torrents, self._rid = {}, 0
 
-    async def torrents(self) -> list[dict[str, Any]]:
-        """Every torrent in this Arr's category, as qBittorrent holds them now.
+    async def torrents(self, *, refresh: bool = True) -> list[dict[str, Any]]:
+        """Every torrent in this Arr's category, as qBittorrent holds them now (with
+        ``refresh`` False: as of the last read, when there was one that succeeded).
 
         A torrent dict is the same object from one call to the next while its fields stay
         the same.
         """
-        await self.sync()
+        if refresh or self._rid == 0:
+            await self.sync()
         category = self.link.category
         return [t for t in self._torrents.values() if t.get("category") == category]
 
     async def sync(self) -> None:
-        """Bring the held torrents up to date (only the changes since the last sync)."""
-        async with self._sync_lock:  # one rid at a time: concurrent pages wait for each other
+        """Bring the held torrents up to date (only the changes since the last sync).
+
+        Callers that arrive while a sync is under way wait for it; one that began after
+        they arrived answers them too (its data is as fresh as they asked for).
+        """
+        asked = time.monotonic()
+        async with self._sync_lock:  # one rid at a time
+            if self._rid and self._synced_from >= asked:
+                return
+            started = time.monotonic()
             try:
                 data = await self._call("GET", "sync/maindata", params={"rid": self._rid})
+                if not isinstance(data, dict):
+                    raise QbitError(f"qBittorrent sync/maindata answered {type(data).__name__}")
             except BaseException:
                 self._torrents, self._rid = {}, 0  # start over with a full update
                 raise
-            if not isinstance(data, dict):
-                raise QbitError(f"qBittorrent sync/maindata answered {type(data).__name__}")
             self._torrents = merge_torrents(self._torrents, data)
             self._rid = int(data.get("rid", 0) or 0)
+            self._synced_from = started
 
     async def delete(self, hashes: list[str], delete_files: bool = True) -> None:
         await self._call(
