@@ -126,6 +126,13 @@ class Manager:
         self._verdict_snaps: dict[str, tuple[Any, ...]] = {}
         self._recorded: dict[str, tuple[Any, ...]] = {}
         self._published: dict[str, tuple[Any, ...]] = {}
+        self._snapmap: dict[str, TorrentSnapshot] = {}  # every torrent's current snapshot
+        self._stale: set[str] = set()  # snapshot inputs changed outside sync/maindata
+        self._no_files: set[str] = set()  # file list not known yet: ask again
+        self._unfinished: set[str] = set()  # not in a seeding state
+        self._noted: set[str] = set()  # note set this cycle (to publish)
+        self._rebuild_all = True
+        self._counts: dict[str, int] | None = None
         store.track_torrent_writes(name)
 
     @property
@@ -210,6 +217,7 @@ class Manager:
         self.config = config
         for built in (self._snaps, self._verdict_snaps, self._recorded, self._published):
             built.clear()  # the protect tag or other policy keys may have changed
+        self._rebuild_all = True
         log.info("config reloaded from %s", config.source)
 
     # --- one cycle ---------------------------------------------------------------------
@@ -232,22 +240,27 @@ class Manager:
             for h, t in maindata.torrents.items()
             if t.get("category") == self.instance.category
         }
+        if (
+            maindata.full
+            or maindata.changed & torrents.keys()
+            or torrents.keys() != self._torrents.keys()
+        ):
+            self._counts = None
         self._torrents = torrents
+        queue_before = self._queue
         queue_records = self._read_queue()
         self._queue = views.queue_by_hash(queue_records) if queue_records is not None else {}
         if not self.reconciled and self.arr_ok and self._reconcile(torrents):
             return 1.0  # the world changed under this cycle's view: look again first
-        rows = self._load_rows()
+        rows, reread = self._load_rows()
+        self._stale |= reread
         now = self.clock()
         ctx = self._context(maindata.server_state, now)
-        snapshots = []
-        for h, t in torrents.items():
-            try:
-                snapshots.append(self._snapshot(h, t, rows.get(h), now))
-            except Exception:  # one odd torrent never blocks the others
-                log.exception("skipping torrent %s this cycle", t.get("name", h))
-        snapshots = self._with_media_verdicts(snapshots, ctx)
-        self._record_torrents(snapshots, rows, now, queue_read=queue_records is not None)
+        snapshots, fresh = self._build_snapshots(maindata, torrents, rows, queue_before, now)
+        if self.instance.policy.validate_media:
+            snapshots = self._with_media_verdicts(snapshots, ctx)
+            fresh = snapshots  # verdicts arrive in the background: look at every torrent
+        self._record_torrents(fresh, rows, now, queue_read=queue_records is not None)
         result = decide_cycle(snapshots, ctx, memo=self.memo)
         if result.blocked and self.cycles % 10 == 0:
             log.warning("no removals this cycle: %s", result.blocked)
@@ -262,7 +275,10 @@ class Manager:
         self.last_cycle_at = self.clock()
         self.last_duration = self.last_cycle_at - started
         self._publish_state()
-        self._publish_torrents(snapshots, self._load_rows())
+        rows, reread = self._load_rows()
+        self._stale |= reread  # written this cycle: new rows (and snapshots) next cycle too
+        noted, self._noted = self._noted, set()
+        self._publish_torrents(fresh, rows, noted | reread)
         self._record_metrics()
         if len(maindata.changed) >= TRIM_AFTER:
             from .memory import trim
@@ -304,12 +320,14 @@ class Manager:
         self.reconciled = True
         return n
 
-    def _load_rows(self) -> dict[str, Any]:
-        """The store rows of this instance: read whole once, then only the rows this process
-        wrote since (the store tracks them; the manager is their only writer)."""
+    def _load_rows(self) -> tuple[dict[str, Any], set[str]]:
+        """The store rows of this instance and the hashes whose row was read again: read
+        whole once, then only the rows this process wrote since (the store tracks them; the
+        manager is their only writer)."""
         touched = self.store.take_touched(self.name)
         if self._rows is None:
             self._rows = self.store.torrent_rows(self.name)
+            self._rebuild_all = True
         elif touched:
             fresh = self.store.torrent_rows(self.name, hashes=touched)
             for h in touched:
@@ -318,17 +336,78 @@ class Manager:
                     self._rows[h] = row
                 else:
                     self._rows.pop(h, None)
-        return self._rows
+        return self._rows, touched
+
+    def _build_snapshots(
+        self,
+        maindata: Any,
+        torrents: dict[str, dict[str, Any]],
+        rows: dict[str, Any],
+        queue_before: dict[str, tuple[Any, ...]],
+        now: float,
+    ) -> tuple[list[TorrentSnapshot], list[TorrentSnapshot]]:
+        """Every torrent's snapshot, and the ones built anew this cycle.
+
+        Only a torrent whose inputs may have changed is looked at: qBittorrent reported it
+        (``maindata.changed``), its row was read again or its file list changed
+        (``_stale``), its Arr queue records differ, its file list is still unknown, or it is
+        not finished (speed samples; a download's snapshot is new every cycle). Every other
+        torrent keeps last cycle's snapshot object, which the policy memo recognises.
+        """
+        snaps = self._snapmap
+        for h in snaps.keys() - torrents.keys():
+            del snaps[h]  # gone, or moved to another category
+        if maindata.full or self._rebuild_all:
+            look = set(torrents)
+            self._rebuild_all = False
+        else:
+            look = maindata.changed | self._stale | self._no_files | self._unfinished
+            look |= torrents.keys() - snaps.keys()
+            look |= {
+                h
+                for h in queue_before.keys() | self._queue.keys()
+                if queue_before.get(h) != self._queue.get(h)
+            }
+        self._stale = set()
+        fresh = []
+        for h in look:
+            t = torrents.get(h)
+            if t is None:
+                continue
+            try:
+                snap = self._snapshot(h, t, rows.get(h), now)
+            except Exception:  # one odd torrent never blocks the others
+                log.exception("skipping torrent %s this cycle", t.get("name", h))
+                snaps.pop(h, None)
+                continue
+            if snaps.get(h) is not snap:
+                snaps[h] = snap
+                fresh.append(snap)
+            if t.get("state") in SEEDING_STATES:
+                self._unfinished.discard(h)
+            else:
+                self._unfinished.add(h)
+            if h in self._files:
+                self._no_files.discard(h)
+            else:
+                self._no_files.add(h)
+        return list(snaps.values()), fresh
 
     def _snapshot(self, h: str, t: dict[str, Any], row: Any, now: float) -> TorrentSnapshot:
-        if t.get("state") in SEEDING_STATES:
-            return self._finished_snapshot(h, t, row)
-        self._snaps.pop(h, None)
+        state = t.get("state")
+        if state in SEEDING_STATES:
+            self._samples.pop(h, None)  # finished: no more speed to judge
+            return self._kept_snapshot(h, t, row)
         samples = self._samples.setdefault(h, [])
         downloaded = int(t.get("downloaded", 0) or 0)
         if not samples or samples[-1][1] != downloaded or now - samples[-1][0] > 60:
             samples.append((now, downloaded))
             del samples[:-MAX_SAMPLES]
+        if state != "downloading":
+            return self._kept_snapshot(h, t, row)
+        # Only the slow rule of a downloading torrent reads the speed samples: its snapshot
+        # is new on every cycle (and so is its evaluation).
+        self._snaps.pop(h, None)
         files = self._files_of(h, t)
         view = views.torrent_view(h, t, private=self._private.get(h, False))
         return TorrentSnapshot(
@@ -338,11 +417,11 @@ class Manager:
             files=files,
         )
 
-    def _finished_snapshot(self, h: str, t: dict[str, Any], row: Any) -> TorrentSnapshot:
-        """A finished torrent's snapshot: the one built last cycle while the qBittorrent
-        dict (``merge_maindata`` replaces the dict of a torrent that changed), the store row
-        (replaced when written), the files and the queue records are the same. Speed samples
-        only serve the slow rule of downloads: a finished torrent has none."""
+    def _kept_snapshot(self, h: str, t: dict[str, Any], row: Any) -> TorrentSnapshot:
+        """The snapshot built last cycle while the qBittorrent dict (``merge_maindata``
+        replaces the dict of a torrent that changed), the store row (replaced when
+        written), the files and the queue records are the same; the policy memo then knows
+        it needs no new evaluation before its next time threshold."""
         files = self._files_of(h, t)
         private = self._private.get(h, False)
         queue = self._queue.get(h, ())
@@ -357,7 +436,6 @@ class Manager:
         ):
             snap: TorrentSnapshot = known[5]
             return snap
-        self._samples.pop(h, None)
         snap = TorrentSnapshot(
             torrent=views.torrent_view(h, t, private=private),
             queue=queue,
@@ -484,6 +562,7 @@ class Manager:
                 self.name, d.hash, d.reason, at=at, downloaded=int(t.get("downloaded", 0) or 0)
             )
             self._notes[d.hash or ""] = d.reason
+            self._noted.add(d.hash or "")
             if self.metrics is not None:
                 self.metrics.strike(d.rule.value if d.rule is not None else "other")
             return
@@ -492,6 +571,7 @@ class Manager:
             return
         if d.action is Action.HOLD:
             self._notes[d.hash or ""] = d.reason
+            self._noted.add(d.hash or "")
             return
         if d.is_removal and d.hash in self._removed and not d.dry_run:
             return  # removed already; qBittorrent has not caught up yet
@@ -508,6 +588,7 @@ class Manager:
             self._files[d.hash] = tuple(
                 replace(f, priority=prio) if f.index in ids else f for f in self._files[d.hash]
             )
+            self._stale.add(d.hash)
         extra: dict[str, Any] = {}
         if d.action is Action.IMPORT:
             extra["import_sent_at"] = at
@@ -606,7 +687,7 @@ class Manager:
             changed.append(data)
         if changed:
             self.store.upsert_torrents(self.name, changed, at=at)
-        gone = [h for h, row in rows.items() if row.gone_at is None and h not in self._torrents]
+        gone = [h for h in rows.keys() - self._torrents.keys() if rows[h].gone_at is None]
         if gone:
             self.store.mark_gone(self.name, gone, at=at)
             for h in gone:
@@ -624,6 +705,8 @@ class Manager:
                     memo.pop(h, None)
                 self.memo.forget(h)
                 self._removed.discard(h)
+                self._no_files.discard(h)
+                self._unfinished.discard(h)
                 if self.publisher is not None:
                     self.publisher.torrent_gone(h)
 
@@ -716,14 +799,21 @@ class Manager:
     # --- publishing ----------------------------------------------------------------------
 
     def counts(self) -> dict[str, int]:
-        counts = dict.fromkeys(views.HEALTHS, 0)
-        for t in self._torrents.values():
-            counts[views.health_of(str(t.get("state", "")))] += 1
-        return counts
+        """Torrents per health class (counted again only when a state or the set changed)."""
+        if self._counts is None:
+            counts = dict.fromkeys(views.HEALTHS, 0)
+            for t in self._torrents.values():
+                counts[views.health_of(str(t.get("state", "")))] += 1
+            self._counts = counts
+        return dict(self._counts)
 
     def _publish_state(self, error: str | None = None) -> None:
         counts = self.counts() if self.qbit_ok else {}
-        strikes = sum(1 for h in self._torrents if self._notes.get(h)) if self.qbit_ok else 0
+        strikes = (
+            sum(1 for h, note in self._notes.items() if note and h in self._torrents)
+            if self.qbit_ok
+            else 0
+        )
         fields = dict(
             qbit_connected=self.qbit_ok,
             arr_connected=self.arr_ok,
@@ -767,12 +857,16 @@ class Manager:
         self._state_written = essential
         self._state_written_at = now
 
-    def _publish_torrents(self, snapshots: list[TorrentSnapshot], rows: dict[str, Any]) -> None:
-        """One retained topic per torrent (change-only); a torrent whose snapshot, row and
-        note are the objects last published is not even encoded."""
+    def _publish_torrents(
+        self, fresh: list[TorrentSnapshot], rows: dict[str, Any], also: set[str]
+    ) -> None:
+        """One retained topic per torrent (change-only), for the torrents whose snapshot is
+        new, whose note was set or whose row was written this cycle (``also``); one whose
+        snapshot, row and note are those last published is not even encoded."""
         if self.publisher is None:
             return
-        for snap in snapshots:
+        extra = [self._snapmap[h] for h in also if h in self._snapmap and h in self._torrents]
+        for snap in (*fresh, *extra):
             t = snap.torrent
             row = rows.get(t.hash)
             note = self._notes.get(t.hash)

@@ -80,10 +80,12 @@ cycle when nothing happened. Pass the same ``Memo`` to each ``decide_cycle`` and
 *same* ``TorrentSnapshot`` object for a torrent whose inputs did not change (the manager
 keeps its snapshots between cycles). A torrent is then skipped while all of this holds:
 its snapshot is that object, the context is the same apart from the clock and the client's
-rates and free space, its last evaluation decided nothing, and the clock is still before
-``quiet_until`` of that evaluation. ``quiet_until`` promises only for finished torrents
-without strikes (their rules read the clock in one threshold only, the import grace);
-every other torrent is evaluated on every cycle.
+rates and free space, its last evaluation decided nothing or only HOLDs (which are
+repeated as they were), and the clock is still before ``quiet_until`` of that evaluation:
+the next time threshold of its rules (age guard, stall delay, metadata timeout, recheck
+settling, strike expiry, import grace), and for a HOLD at most ``NOTE_REFRESH`` later.
+Downloading torrents (the slow rule reads the clock continuously) and torrents that got a
+strike or an action are evaluated on every cycle.
 """
 
 from __future__ import annotations
@@ -93,10 +95,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .broken import broken_rules
+from .broken import RECHECK_SETTLE, broken_rules
 from .files import content_candidate, dangerous_candidate, priority_decision
 from .guards import fail_closed_reason, is_protected, removal_block
-from .imports import SEEDING_STATES, failed_import_candidate, import_decision
+from .imports import failed_import_candidate, import_decision
 from .limits import cap_removals
 from .media import gate_import, unplayable_candidate
 from .seeding import hnr_bound, hnr_detail, seed_rules, seeding_candidate
@@ -178,25 +180,46 @@ def decide_torrent(snap: TorrentSnapshot, ctx: Context) -> list[Decision]:
     return _mark_dry_run(out, ctx)
 
 
-def quiet_until(snap: TorrentSnapshot, ctx: Context) -> float:
-    """Until when ``decide_torrent`` keeps deciding nothing for ``snap`` if only the clock
-    moves (call it for a snapshot that decided nothing at ``ctx.now``).
+#: A remembered HOLD is evaluated again at least this often: its reason is the torrent's
+#: note, and the note's text may count time ("added 2 min ago").
+NOTE_REFRESH = 60.0
 
-    ``ctx.now`` is no promise (evaluate again next cycle); ``math.inf`` is "until an input
-    changes". Only a finished torrent (a seeding state) without strikes gets a promise:
-    the stall, metadata, slow and broken-data rules do not apply to it, strike expiry needs
-    strikes, and the rules that do apply (files, failed imports, media verdicts, seeding
-    limits and hit-and-run, which count qBittorrent's ``seeding_time``, not the clock) read
-    the clock in one place only: the import command waits ``import_grace`` after completion.
+
+def quiet_until(snap: TorrentSnapshot, ctx: Context, decided: Sequence[Decision] = ()) -> float:
+    """Until when ``decide_torrent`` keeps deciding ``decided`` (its answer at ``ctx.now``)
+    for ``snap`` if only the clock moves, HOLD reasons aside (their text may count time).
+
+    ``ctx.now`` is no promise: evaluate again next cycle. That is the answer for anything
+    but nothing-or-HOLDs (a strike or an action changes the torrent), and for a
+    downloading torrent (the slow rule's average speed moves with the clock). Otherwise the
+    rules read the clock only in thresholds that each flip once, at a time computed here:
+    the age guard and the metadata timeout after ``added``, the stall delay after the last
+    download activity, the recheck's settling time and strike expiry after the last
+    recheck or strike, the import grace after completion. The next of them still ahead
+    (or at ``ctx.now``, so a ``>`` comparison gets its look) is the promise; a HOLD is
+    looked at again within ``NOTE_REFRESH`` anyway.
     """
-    t, h = snap.torrent, snap.history
-    if t.state not in SEEDING_STATES or h.strikes:
-        return ctx.now
-    if snap.queue and h.import_sent_at is None and t.completion_on > 0:
-        due = t.completion_on + ctx.policy.import_grace
-        if due > ctx.now:
-            return due
-    return math.inf
+    now = ctx.now
+    t, h, p = snap.torrent, snap.history, ctx.policy
+    if t.state == "downloading" or any(d.action is not Action.HOLD for d in decided):
+        return now
+    marks = []
+    added = t.added_on if t.added_on > 0 else h.first_seen
+    if added is not None:
+        marks += [added + p.ignore_younger_than, added + p.metadata_timeout]
+    inactive = h.last_progress_at  # as stall.inactive_since; unknown there means "now"
+    if inactive is None and added is not None:
+        inactive = max(t.last_activity, added)
+    if inactive is not None:
+        marks.append(inactive + p.stalled_delay * 60)
+    if h.last_recheck_at is not None:
+        marks += [h.last_recheck_at + RECHECK_SETTLE, h.last_recheck_at + p.strike_expiry]
+    if h.last_strike_at is not None:
+        marks.append(h.last_strike_at + p.strike_expiry)
+    if t.completion_on > 0:
+        marks.append(t.completion_on + p.import_grace)
+    until = min((m for m in marks if m >= now), default=math.inf)
+    return min(until, now + NOTE_REFRESH) if decided else until
 
 
 def _memo_key(ctx: Context) -> tuple[Any, ...]:
@@ -209,12 +232,13 @@ def _memo_key(ctx: Context) -> tuple[Any, ...]:
 
 @dataclass
 class Memo:
-    """What ``decide_cycle`` remembers between cycles: torrents that decided nothing, with
-    the snapshot they were judged on and until when that holds (see ``quiet_until``)."""
+    """What ``decide_cycle`` remembers between cycles: per torrent, the snapshot it was
+    judged on, until when that judgement holds (see ``quiet_until``) and what it decided
+    (nothing, or HOLD notes)."""
 
     key: tuple[Any, ...] | None = None
-    quiet: dict[str, tuple[TorrentSnapshot, float]] = field(default_factory=dict)
-    evaluated: int = 0  # torrents evaluated by the last cycle (the rest were skipped)
+    quiet: dict[str, tuple[TorrentSnapshot, float, list[Decision]]] = field(default_factory=dict)
+    evaluated: int = 0  # torrents evaluated by the last cycle (the rest were remembered)
 
     def forget(self, torrent_hash: str) -> None:
         self.quiet.pop(torrent_hash, None)
@@ -264,12 +288,13 @@ def _decide_remembering(
         h = snap.torrent.hash
         seen = quiet.get(h)
         if seen is not None and seen[0] is snap and now < seen[1]:
+            decisions.extend(seen[2])
             continue
         evaluated += 1
         got = decide_torrent(snap, ctx)
-        until = now if got else quiet_until(snap, ctx)
+        until = quiet_until(snap, ctx, got)
         if until > now:
-            quiet[h] = (snap, until)
+            quiet[h] = (snap, until, got)
         elif seen is not None:
             del quiet[h]
         decisions.extend(got)

@@ -1,7 +1,7 @@
 """The decision memo: skipping a torrent never changes what a cycle decides.
 
-``quiet_until`` promises that a snapshot which decided nothing keeps deciding nothing while
-only the clock (and the client's rates and free space) move. These properties check that
+``quiet_until`` promises that a snapshot which decided nothing (or only HOLDs) keeps deciding
+the same while only the clock (and the client's rates and free space) move. These properties check that
 promise against the real rules, for any torrent and settings the guard properties use.
 """
 
@@ -15,8 +15,16 @@ from hypothesis import strategies as st
 from policy_cases import DAY, GIB, NOW
 from test_policy_properties import contexts, cycles, torrents
 
-from qbitrr_mqtt.policy import Memo, QueueItem, decide_cycle, decide_torrent, quiet_until
-from qbitrr_mqtt.policy.imports import SEEDING_STATES
+from qbitrr_mqtt.policy import (
+    Action,
+    Decision,
+    Memo,
+    QueueItem,
+    decide_cycle,
+    decide_torrent,
+    quiet_until,
+)
+from qbitrr_mqtt.policy.engine import NOTE_REFRESH
 from qbitrr_mqtt.policy.types import Context, TorrentSnapshot
 
 later = st.floats(min_value=0, max_value=60 * DAY)
@@ -29,32 +37,35 @@ def moved(ctx: Context, seconds: float, rate: tuple[int | None, int, bool]) -> C
     return replace(ctx, now=ctx.now + seconds, client=client)
 
 
-@settings(max_examples=600, suppress_health_check=[HealthCheck.too_slow])
+def same(decisions: list[Decision]) -> list[Decision]:
+    """Decisions as the memo promises them: a HOLD's reason may count time, the rest not."""
+    return [replace(d, reason="") if d.action is Action.HOLD else d for d in decisions]
+
+
+@settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    snap=torrents(0), ctx=contexts(), seconds=st.lists(later, min_size=1, max_size=4), rate=rates
+    snap=torrents(0), ctx=contexts(), seconds=st.lists(later, min_size=1, max_size=6), rate=rates
 )
-def test_a_quiet_torrent_stays_quiet_until_its_promise(
+def test_a_remembered_torrent_decides_the_same_until_its_promise(
     snap: TorrentSnapshot, ctx: Context, seconds: list[float], rate: tuple[int | None, int, bool]
 ) -> None:
-    if decide_torrent(snap, ctx):
-        return
-    until = quiet_until(snap, ctx)
+    got = decide_torrent(snap, ctx)
+    until = quiet_until(snap, ctx, got)
     assert until >= ctx.now
-    for s in seconds:
-        if ctx.now + s < until:
-            assert decide_torrent(snap, moved(ctx, s, rate)) == [], f"at +{s:.0f} s"
+    for s in [*seconds, until - ctx.now - 1e-3]:
+        if s >= 0 and ctx.now + s < until:
+            assert same(decide_torrent(snap, moved(ctx, s, rate))) == same(got), f"at +{s:.0f} s"
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(snap=torrents(0), ctx=contexts())
-def test_only_finished_torrents_without_strikes_get_a_promise(
-    snap: TorrentSnapshot, ctx: Context
-) -> None:
-    until = quiet_until(snap, ctx)
-    if snap.torrent.state not in SEEDING_STATES or snap.history.strikes:
+def test_no_promise_for_downloads_strikes_and_actions(snap: TorrentSnapshot, ctx: Context) -> None:
+    got = decide_torrent(snap, ctx)
+    until = quiet_until(snap, ctx, got)
+    if snap.torrent.state == "downloading" or any(d.action is not Action.HOLD for d in got):
         assert until == ctx.now
-    else:
-        assert until > ctx.now
+    if any(d.action is Action.HOLD for d in got):
+        assert until <= ctx.now + NOTE_REFRESH
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
@@ -68,21 +79,24 @@ def test_a_cycle_with_the_memo_decides_what_one_without_decides(
 ) -> None:
     snapshots, ctx = cycle
     memo = Memo()
-    assert decide_cycle(snapshots, ctx, memo=memo) == decide_cycle(snapshots, ctx)
+    assert decide_cycle(snapshots, ctx, memo=memo) == decide_cycle(snapshots, ctx)  # cold: all
     elapsed = 0.0
     for seconds, rate, renewed in steps:
         elapsed += seconds
         now = moved(ctx, elapsed, rate)
         # Some torrents come back as new snapshot objects (qBittorrent reported a change).
         snapshots = [replace(s) if i in renewed else s for i, s in enumerate(snapshots)]
-        assert decide_cycle(snapshots, now, memo=memo) == decide_cycle(snapshots, now)
+        remembered = decide_cycle(snapshots, now, memo=memo)
+        fresh = decide_cycle(snapshots, now)
+        assert same(list(remembered.decisions)) == same(list(fresh.decisions))
+        assert remembered.blocked == fresh.blocked
 
 
 def test_an_unchanged_library_is_not_evaluated_again() -> None:
     snap, ctx = _seeding_library_torrent()
     memo = Memo()
     decide_cycle([snap], ctx, memo=memo)
-    assert memo.evaluated == 1 and memo.quiet[snap.torrent.hash] == (snap, math.inf)
+    assert memo.evaluated == 1 and memo.quiet[snap.torrent.hash] == (snap, math.inf, [])
     decide_cycle([snap], replace(ctx, now=ctx.now + DAY), memo=memo)
     assert memo.evaluated == 0
     decide_cycle([replace(snap)], ctx, memo=memo)  # a new object: qBittorrent changed it
