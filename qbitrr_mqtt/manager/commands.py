@@ -8,6 +8,8 @@ writes the outcome back, where the sender is waiting for it.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from ..policy import Action, Decision, Rule
@@ -22,17 +24,41 @@ class CommandError(Exception):
     """A command that cannot be carried out; the message goes back to the sender."""
 
 
+#: Commands that touch no torrent, answered while a cycle runs as well (see QuickCommands).
+QUICK_COMMANDS = ("run_now", "search", "log_level")
+
+
 class CommandHandler:
-    def __init__(self, manager: Manager) -> None:
+    """Runs the commands of one manager. ``kinds`` limits which it claims; ``arr`` and
+    ``executor`` replace the manager's own (a handler in another thread has its own)."""
+
+    def __init__(
+        self,
+        manager: Manager,
+        kinds: tuple[str, ...] | None = None,
+        arr: Any | None = None,
+        executor: Any | None = None,
+    ) -> None:
         self.m = manager
+        self.kinds = kinds
+        self._arr = arr
+        self._executor = executor
+
+    @property
+    def arr(self) -> Any:
+        return self._arr if self._arr is not None else self.m.arr
+
+    @property
+    def executor(self) -> Any:
+        return self._executor if self._executor is not None else self.m.executor
 
     def drain(self, limit: int = 20) -> int:
         """Run pending commands (at most ``limit`` per call); returns how many ran."""
-        if not self.m.store.has_pending_command(self.m.name):
+        if not self.m.store.has_pending_command(self.m.name, self.kinds):
             return 0  # the common case: a read, no write lock
         done = 0
         while done < limit and not self.m.stopping:
-            cmd = self.m.store.claim_next_command(self.m.name)
+            cmd = self.m.store.claim_next_command(self.m.name, self.kinds)
             if cmd is None:
                 break
             done += 1
@@ -75,7 +101,7 @@ class CommandHandler:
     def do_search(self, payload: dict[str, Any]) -> dict[str, Any]:
         m = self.m
         if payload.get("missing"):
-            command = m.arr.search_missing()
+            command = self.arr.search_missing()
             m.store.record_search(
                 instance=m.name, media_id=None, kind="missing", arr_command_id=command.get("id")
             )
@@ -94,7 +120,7 @@ class CommandHandler:
             media_ids=tuple(ids),
             dry_run=m.dry_run,
         )
-        outcome = m.executor.run(decision)
+        outcome = self.executor.run(decision)
         if outcome.status != "done":
             raise CommandError(outcome.error or "search failed")
         return {"media_ids": ids, "action_id": outcome.action_id, "dry_run": m.dry_run}
@@ -175,3 +201,60 @@ class CommandHandler:
         if d.is_removal and d.hash and not d.dry_run:
             self.m._removed.add(d.hash)  # gone: later commands and cycles leave it alone
         return {"action_id": outcome.action_id, "action": d.audit_name, "dry_run": d.dry_run}
+
+
+class QuickCommands:
+    """Answers ``QUICK_COMMANDS`` while a cycle runs, from a thread of its own.
+
+    Between cycles the manager handles every command itself. A cycle, though, can spend
+    seconds waiting for qBittorrent (4.5 answers ``sync/maindata`` in 1.5-2 s when it holds
+    10,000 torrents), and "run now" or "search" should not wait for it. They touch no
+    torrent, so this thread claims only those (the store's claim is atomic: each command
+    runs once), with an Arr client and executor of its own (HTTP sessions are not shared
+    between threads). Commands that act on torrents stay between cycles.
+    """
+
+    def __init__(self, manager: Manager, poll: float = 0.5) -> None:
+        self.m = manager
+        self.poll = poll
+        self._in_cycle = threading.Event()
+        self._handler: CommandHandler | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="quick-commands", daemon=True)
+            self._thread.start()
+
+    def cycle_started(self) -> None:
+        self._in_cycle.set()
+
+    def cycle_ended(self) -> None:
+        self._in_cycle.clear()
+
+    def _run(self) -> None:
+        while not self.m.stopping:
+            if not self._in_cycle.wait(1.0):
+                continue
+            try:
+                self.handler().drain()
+            except Exception:  # noqa: BLE001 - the main loop handles them next time
+                log.exception("answering commands during the cycle failed")
+            time.sleep(self.poll)
+
+    def reset(self) -> None:
+        """Build the Arr client and executor again at the next use (the config changed)."""
+        self._handler = None
+
+    def handler(self) -> CommandHandler:
+        if self._handler is None:
+            from ..clients.arr import ArrClient
+            from .execute import Executor
+
+            arr = ArrClient(self.m.instance)
+            executor = Executor(
+                self.m.name, self.m.store, self.m.qbit, arr,
+                on_event=self.m._on_action, clock=self.m.clock,
+            )  # fmt: skip
+            self._handler = CommandHandler(self.m, QUICK_COMMANDS, arr=arr, executor=executor)
+        return self._handler

@@ -42,7 +42,7 @@ from ..policy.imports import SEEDING_STATES
 from ..store.base import StorageFull
 from . import views
 from .backoff import Backoff
-from .commands import CommandHandler
+from .commands import CommandHandler, QuickCommands
 from .execute import Executor
 
 log = logging.getLogger("qbitrr.manager")
@@ -93,6 +93,7 @@ class Manager:
         self.dry_run = initial_dry_run(config, store, name)
         self.executor = Executor(name, store, qbit, arr, on_event=self._on_action, clock=clock)
         self.commands = CommandHandler(self)
+        self.quick = QuickCommands(self)  # run_now / search while a cycle runs
         self.cycles = 0
         self.reconciled = False
         self.last_cycle_at: float | None = None
@@ -152,12 +153,17 @@ class Manager:
             self.config.settings.check_interval,
             ", dry run" if self.dry_run else "",
         )
+        self.quick.start()
         while not self.stopping:
             try:
                 now = self.clock()
                 if self.run_now or now >= self.next_cycle_at:
                     self.run_now = False
-                    delay = self.cycle()
+                    self.quick.cycle_started()
+                    try:
+                        delay = self.cycle()
+                    finally:
+                        self.quick.cycle_ended()
                     self.storage_backoff.succeeded()
                     self.next_cycle_at = self.clock() + delay
                 self._wait_until(self.next_cycle_at)
@@ -218,6 +224,7 @@ class Manager:
         for built in (self._snaps, self._verdict_snaps, self._recorded, self._published):
             built.clear()  # the protect tag or other policy keys may have changed
         self._rebuild_all = True
+        self.quick.reset()  # its Arr client follows the new config
         log.info("config reloaded from %s", config.source)
 
     # --- one cycle ---------------------------------------------------------------------

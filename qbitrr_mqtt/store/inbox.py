@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -53,19 +54,25 @@ class InboxMixin(StoreBase):
             s.add(row)
         return row
 
-    def has_pending_command(self, instance: str) -> bool:
-        """Whether ``instance`` has a pending command: one indexed read and no lock, so a
-        manager can ask twice a second without contending with writers."""
+    def has_pending_command(self, instance: str, kinds: Iterable[str] | None = None) -> bool:
+        """Whether ``instance`` has a pending command (of ``kinds`` when given): one indexed
+        read and no lock, so a manager can ask twice a second without contending with
+        writers."""
         query = (
             select(Command.seq)
             .where(Command.instance == instance, Command.status == "pending")
             .limit(1)
         )
+        if kinds is not None:
+            query = query.where(col(Command.command).in_(list(kinds)))
         with self._read() as s:
             return s.exec(query).first() is not None
 
-    def claim_next_command(self, instance: str) -> Command | None:
-        """The oldest pending command of ``instance``, now ``running``; None when none."""
+    def claim_next_command(
+        self, instance: str, kinds: Iterable[str] | None = None
+    ) -> Command | None:
+        """The oldest pending command of ``instance`` (of ``kinds`` when given), now
+        ``running``; None when none."""
         while True:
             with self._write() as s:
                 query = (
@@ -75,6 +82,8 @@ class InboxMixin(StoreBase):
                     .limit(1)
                     .with_for_update(skip_locked=True)
                 )
+                if kinds is not None:
+                    query = query.where(col(Command.command).in_(list(kinds)))
                 found = s.exec(query).first()
                 if found is None:
                     return None

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -680,3 +681,45 @@ def test_torrent_topics_show_new_strikes_and_an_idle_cycle_reads_no_rows(
     other.cycle()
     assert other.memo.evaluated == 1
     assert calm.hash in other.publisher.torrents
+
+
+@pytest.mark.parametrize("pipeline", ["radarr"], indirect=True)
+def test_run_now_and_search_are_answered_while_a_cycle_waits_for_qbittorrent(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cycle can wait seconds for a busy qBittorrent: commands that touch no torrent are
+    answered meanwhile; a command on a torrent still waits for the cycle to end."""
+    p = pipeline
+    keep = add_seeding(p.qbit, f"Keep.{p.category}", release_files(p, "Keep"), category=p.category)
+    manager = p.manager()
+    real_sync = manager.qbit.sync
+    held, release = threading.Event(), threading.Event()
+
+    def slow_sync(**kw: Any) -> Any:
+        if manager.cycles >= 1:  # the second cycle hangs in qBittorrent until released
+            held.set()
+            release.wait(60)
+        return real_sync(**kw)
+
+    monkeypatch.setattr(manager.qbit, "sync", slow_sync)
+    runner = threading.Thread(target=manager.run, daemon=True)
+    runner.start()
+    try:
+        wait_for(lambda: manager.cycles >= 1, "the first cycle")
+        manager.run_now = True
+        assert held.wait(30), "the second cycle started"
+        run_now = p.store.enqueue_command("run_now", p.kind, {}, "mqtt")
+        search = p.store.enqueue_command("search", p.kind, {"missing": True}, "mqtt")
+        recheck = p.store.enqueue_command("recheck", p.kind, {"hash": keep.hash}, "mqtt")
+        assert p.store.wait_command(run_now.id, timeout=30).status == "done"
+        searched = p.store.wait_command(search.id, timeout=30)
+        assert searched.status == "done", searched.error
+        assert searched.result_data["missing"] is True
+        assert not release.is_set() and manager.cycles == 1, "answered during the cycle"
+        assert p.store.get_command(recheck.id).status == "pending", "a torrent command waits"
+        release.set()
+        assert p.store.wait_command(recheck.id, timeout=30).status == "done"
+    finally:
+        release.set()
+        manager.stopping = True
+        runner.join(30)

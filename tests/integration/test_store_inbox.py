@@ -146,3 +146,18 @@ def test_list_commands_pages_newest_first(store: Store) -> None:
     page, total = store.list_commands(instance="radarr", limit=3, offset=3)
     assert total == 7 and [c.id for c in page] == [made[3].id, made[2].id, made[1].id]
     assert store.list_commands()[1] == 8
+
+
+def test_a_claim_can_be_limited_to_some_commands(store: Store) -> None:
+    """The manager's in-cycle thread takes only run_now/search; the rest stay pending."""
+    remove = store.enqueue_command("remove", "radarr", {"hash": "a" * 40})
+    run_now = store.enqueue_command("run_now", "radarr")
+    quick = ("run_now", "search")
+    assert store.has_pending_command("radarr", quick)
+    got = store.claim_next_command("radarr", quick)
+    assert got is not None and got.id == run_now.id  # the older remove is skipped
+    assert not store.has_pending_command("radarr", quick)
+    assert store.claim_next_command("radarr", quick) is None
+    assert store.has_pending_command("radarr")
+    left = store.claim_next_command("radarr")
+    assert left is not None and left.id == remove.id
