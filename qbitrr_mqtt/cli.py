@@ -8,7 +8,6 @@ fast and a manager process never loads the WebUI's libraries.
 
 from __future__ import annotations
 
-import importlib
 import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -55,12 +54,9 @@ def load(path: Path | None, *, must_exist: bool = True) -> Any:
 
 def feature(module: str, attr: str) -> Any:
     """Import ``module.attr`` of this package, or explain that the feature is not built."""
-    try:
-        return getattr(importlib.import_module(f"qbitrr_mqtt.{module}"), attr)
-    except (ModuleNotFoundError, AttributeError) as exc:
-        if getattr(exc, "name", "") and not str(getattr(exc, "name", "")).startswith("qbitrr_mqtt"):
-            fail(f"a dependency is missing: {exc}. Reinstall with 'pip install qbitrr-mqtt'.")
-        fail(f"'{module}' is not part of this build of qbitrr-mqtt {__version__} yet.")
+    from .launch import feature as import_feature
+
+    return import_feature(module, attr, fail)
 
 
 def version_callback(value: bool) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -50,8 +51,9 @@ def load(path: Path | None) -> Any:
         raise Exit(2) from None
 
 
-def feature(module: str, attr: str) -> Any:
-    """As ``cli.feature``."""
+def feature(module: str, attr: str, fail: Callable[[str], NoReturn] = fail) -> Any:
+    """Import ``module.attr`` of this package, or explain (through ``fail``: this module's,
+    or the CLI's) that a dependency is missing or the feature is not built."""
     try:
         return getattr(importlib.import_module(f"qbitrr_mqtt.{module}"), attr)
     except (ModuleNotFoundError, AttributeError) as exc:

@@ -69,24 +69,13 @@ class TorrentsMixin(StoreBase):
         with self._read() as s:
             return s.get(Torrent, (instance, hash.lower()))
 
-    def get_torrents(
-        self,
-        instance: str,
-        include_gone: bool = True,
-        hashes: Iterable[str] | None = None,
-    ) -> dict[str, Torrent]:
-        """Every torrent of ``instance`` by hash (the manager's memory between cycles), or
-        only those of ``hashes`` (hashes without a row are simply absent)."""
+    def get_torrents(self, instance: str, include_gone: bool = True) -> dict[str, Torrent]:
+        """Every torrent of ``instance`` by hash."""
         query = select(Torrent).where(Torrent.instance == instance)
         if not include_gone:
             query = query.where(col(Torrent.gone_at).is_(None))
         with self._read() as s:
-            if hashes is None:
-                return {t.hash: t for t in s.exec(query)}
-            out: dict[str, Torrent] = {}
-            for part in chunks(sorted({h.lower() for h in hashes})):
-                out.update((t.hash, t) for t in s.exec(query.where(col(Torrent.hash).in_(part))))
-            return out
+            return {t.hash: t for t in s.exec(query)}
 
     def torrent_rows(self, instance: str, hashes: Iterable[str] | None = None) -> dict[str, Any]:
         """Like :meth:`get_torrents` (gone ones included), as plain read-only rows with the

@@ -180,7 +180,7 @@ def test_a_tracking_store_names_every_torrent_row_it_wrote(store: Store) -> None
     assert store.take_touched("radarr") == set()
     assert store.prune_gone("radarr", T0 + timedelta(days=1)) == 1
     assert store.take_touched("radarr") == {h(3)}
-    got = store.get_torrents("radarr", hashes=[h(1).upper(), h(3), h(4)])
+    got = store.torrent_rows("radarr", hashes=[h(1).upper(), h(3), h(4)])
     assert set(got) == {h(1)} and got[h(1)].strikes == 1 and got[h(1)].last_action == "recheck"
 
 
