@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func
@@ -20,49 +19,19 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
 from sqlmodel.sql.expression import SelectOfScalar
 
+from .common import (
+    CHUNK,
+    MAX_PAGE,
+    NotFound,
+    StorageFull,
+    chunks,
+    clean,
+    full_message,
+    is_disk_full,
+)
 from .db import writer
-from .types import to_utc
 
-#: At most this many values in one ``IN (...)`` (SQLite limits bound parameters).
-CHUNK = 500
-MAX_PAGE = 10_000
-
-
-class NotFound(LookupError):
-    """The row a call names does not exist."""
-
-
-class StorageFull(RuntimeError):
-    """A write failed because the disk holding the database is full. Nothing was written
-    (the transaction rolled back); the same call succeeds once space is freed."""
-
-
-#: How SQLite ("database or disk is full", SQLITE_FULL) and PostgreSQL (SQLSTATE 53100
-#: disk_full: "could not extend file ... No space left on device") say the disk is full.
-_FULL_MARKERS = ("database or disk is full", "no space left on device", "could not extend file")
-
-
-def is_disk_full(exc: BaseException) -> bool:
-    """Whether a database error means the disk is full."""
-    orig = getattr(exc, "orig", None)
-    if getattr(orig, "sqlstate", None) == "53100":
-        return True
-    text = str(orig if orig is not None else exc).lower()
-    return any(marker in text for marker in _FULL_MARKERS)
-
-
-def chunks[T](items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def clean(fields: dict[str, Any], allowed: Iterable[str], what: str) -> dict[str, Any]:
-    """``fields`` checked against ``allowed`` column names, datetimes made UTC (naive ones
-    refused here, with a clear error, rather than deep inside a flush)."""
-    unknown = sorted(set(fields) - set(allowed))
-    if unknown:
-        raise ValueError(f"{what}: unknown field(s) {', '.join(unknown)}")
-    return {k: to_utc(v) if isinstance(v, datetime) else v for k, v in fields.items()}
+__all__ = ["CHUNK", "MAX_PAGE", "NotFound", "StorageFull", "StoreBase", "chunks", "clean"]
 
 
 class StoreBase:
@@ -126,10 +95,7 @@ class StoreBase:
 
     def _full_message(self) -> str:
         where = self.engine.url.database if self.dialect == "sqlite" else "the database server"
-        return (
-            f"cannot write to the database: the disk holding {where} is full; "
-            "nothing was lost, writes resume once space is freed"
-        )
+        return full_message(str(where))
 
     @staticmethod
     def _page[R](

@@ -48,21 +48,13 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel
 
 from . import models
+from .common import SCHEMA_VERSION, VERSION_KEY, SchemaError, SchemaTooNew, too_new_message
 from .db import writer
 
 Step = tuple[int, Callable[[Connection], None]]
 
-VERSION_KEY = "schema_version"
 #: Any fixed 64-bit number; every process migrating the same PostgreSQL db takes this lock.
 _PG_LOCK_ID = 0x71B17_5702E
-
-
-class SchemaError(RuntimeError):
-    """The database is not one this code can open (foreign tables, no version row, ...)."""
-
-
-class SchemaTooNew(SchemaError):
-    """The database was written by a newer qbitrr-mqtt than this one."""
 
 
 def _v2_action_published(conn: Connection) -> None:
@@ -94,7 +86,6 @@ STEPS: list[Step] = [
     (3, _v3_torrent_memory),
     (4, _v4_torrent_listing),
 ]
-SCHEMA_VERSION = 4
 
 
 def _check_steps(steps: Sequence[Step], target: int) -> None:
@@ -155,11 +146,7 @@ def migrate(
             _write_version(conn, target, fresh=True)
             return 0
         if version > target:
-            raise SchemaTooNew(
-                f"the database is at schema version {version}, newer than this qbitrr-mqtt "
-                f"understands (up to {target}); upgrade qbitrr-mqtt, or point database.url at "
-                "another database"
-            )
+            raise SchemaTooNew(too_new_message(version, target))
         for step_version, step in steps:
             if step_version > version:
                 step(conn)

@@ -25,10 +25,10 @@ from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
 from .base import StoreBase, chunks
+from .common import OUTBOX_LIMIT
 from .models import Outbox
 from .types import to_utc, utcnow
 
-OUTBOX_LIMIT = 10_000
 log = logging.getLogger("qbitrr.store")
 
 

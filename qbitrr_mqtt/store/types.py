@@ -10,31 +10,15 @@ caller (``datetime.utcnow()`` or a local time), and silently storing it would sh
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import DateTime, TypeDecorator
 
+from .common import NaiveDatetimeError, dump_json, load_json, to_utc, utcnow
 
-def utcnow() -> datetime:
-    """The current time as an aware UTC datetime (the store's only clock)."""
-    return datetime.now(UTC)
-
-
-class NaiveDatetimeError(ValueError):
-    """A naive datetime reached the store; every timestamp must carry a timezone."""
-
-
-def to_utc(value: datetime) -> datetime:
-    """``value`` converted to UTC; NaiveDatetimeError when it has no timezone."""
-    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
-        raise NaiveDatetimeError(
-            f"naive datetime {value.isoformat()} given to the store: pass an aware datetime "
-            "(datetime.now(UTC), or .replace(tzinfo=UTC) when the value is known to be UTC)"
-        )
-    return value.astimezone(UTC)
+__all__ = ["NaiveDatetimeError", "UTCDateTime", "dump_json", "load_json", "to_utc", "utcnow"]
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -59,17 +43,3 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
-
-
-def dump_json(value: Any) -> str | None:
-    """JSON text for a JSON-text column (compact, keys sorted so equal values compare equal)."""
-    if value is None:
-        return None
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
-
-
-def load_json(text: str | None) -> Any:
-    """The value of a JSON-text column, or None when empty."""
-    if not text:
-        return None
-    return json.loads(text)
