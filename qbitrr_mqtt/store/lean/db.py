@@ -110,7 +110,7 @@ class Tx:
         """Run one statement; returns the cursor (``rowcount``, ``fetch*``)."""
         cursor = self._cursor
         cursor.execute(self._db.sql(sql), self._db.bind(params) if params else {})
-        self._db.statements += 1
+        self._db.count(sql)
         return cursor
 
     def rows(self, sql: str, params: Params | None = None) -> list[tuple[Any, ...]]:
@@ -138,10 +138,16 @@ class Database:
         self._local = threading.local()
         self._all: list[Any] = []
         self._lock = threading.Lock()
-        #: Statements run, for the bench probe (SQLAlchemy's cursor events are not here).
+        #: Statements and writes run, for the bench probe (there are no SQLAlchemy events).
         self.statements = 0
+        self.writes = 0
         if self.dialect == "sqlite" and not self._query.get("uri"):
             Path(self._target).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+    def count(self, sql: str) -> None:
+        self.statements += 1
+        if sql.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE"):
+            self.writes += 1
 
     # --- values -------------------------------------------------------------------------
     def sql(self, text: str) -> str:
