@@ -49,7 +49,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in data.items():
-        if isinstance(v, dict) and k != "rss_by_process_mb":
+        if isinstance(v, dict) and k not in ("rss_by_process_mb", "pss_by_process_mb"):
             out.update(flatten(v, f"{prefix}{k}."))
         elif isinstance(v, int | float) and not isinstance(v, bool):
             out[f"{prefix}{k}"] = float(v)

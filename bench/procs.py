@@ -61,6 +61,26 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK if fields else 0.0
 
 
+def pss_mb(pid: int) -> float:
+    """Proportional set size (MB): private pages plus each shared page divided by the number
+    of processes mapping it (``/proc/PID/smaps_rollup``). Summed over a process tree it
+    counts libpython, libcrypto and the other shared libraries once, where a sum of RSS
+    counts them once per process; 0 when the process is gone."""
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return 0.0
+    for line in text.splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def tree_pss(pid: int) -> dict[str, float]:
+    """PSS (MB) of each process of the tree, keyed ``name[pid]``."""
+    return {f"{name(p)}[{p}]": pss_mb(p) for p in tree(pid)}
+
+
 def tree_rss(pid: int) -> dict[str, float]:
     """RSS (MB) of each process of the tree, keyed ``name[pid]``."""
     return {f"{name(p)}[{p}]": rss_mb(p) for p in tree(pid)}

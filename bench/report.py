@@ -167,6 +167,7 @@ def markdown(results: dict[str, Any]) -> str:
                   f"check interval {st['check_interval']} s)", "", "| figure | value |", "|---|---:|"]  # fmt: skip
         for label, key in (
             ("stack RSS total, MB (supervisord, 4 managers, bridge, WebUI, `run` wrapper)", "rss_total_mb"),
+            ("stack PSS total, MB (the same, shared library pages counted once)", "pss_total_mb"),
             ("stack CPU seconds per idle minute", "idle_cpu_s_per_min"),
             ("MQTT run_now request → response p95, s", "mqtt.run_now.p95_s"),
             ("MQTT search request → response p95, s", "mqtt.search.p95_s"),
@@ -190,6 +191,10 @@ def markdown(results: dict[str, Any]) -> str:
         if rss:
             lines += ["", "RSS by process (last repeat), MB: " + ", ".join(
                 f"{_short(k)} {val:.1f}" for k, val in sorted(rss.items(), key=lambda kv: -kv[1]))]  # fmt: skip
+        pss = st["runs"][-1].get("pss_by_process_mb", {})
+        if pss:
+            lines += ["", "PSS by process (last repeat), MB: " + ", ".join(
+                f"{_short(k)} {val:.1f}" for k, val in sorted(pss.items(), key=lambda kv: -kv[1]))]  # fmt: skip
         lines.append("")
     budgets = results.get("budgets") or []
     if budgets:

@@ -135,11 +135,13 @@ class Stack:
     def footprint(self, window: float) -> dict[str, Any]:
         """RSS of the tree now, and its CPU over ``window`` idle seconds (per minute)."""
         rss = procs.tree_rss(self.proc.pid)
+        pss = procs.tree_pss(self.proc.pid)
         before = procs.tree_cpu(self.proc.pid)
         time.sleep(window)
         after = procs.tree_cpu(self.proc.pid)
         used = sum(after[p] - before.get(p, 0.0) for p in after)
         return {"rss_total_mb": sum(rss.values()), "rss_by_process_mb": rss,
+                "pss_total_mb": sum(pss.values()), "pss_by_process_mb": pss,
                 "idle_cpu_s_per_min": used * 60 / window, "window_s": window}  # fmt: skip
 
     # --- scenario 2 -------------------------------------------------------------------
