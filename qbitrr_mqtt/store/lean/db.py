@@ -113,6 +113,18 @@ class Tx:
         self._db.count(sql)
         return cursor
 
+    def many(self, sql: str, params: Sequence[Params]) -> int:
+        """Run one statement for each parameter set (the driver's ``executemany``: one round
+        trip per batch on PostgreSQL, where a loop of ``execute`` pays one per row); returns
+        the rows affected in all. Counted as one statement, as SQLAlchemy's cursor event
+        counts an executemany."""
+        if not params:
+            return 0
+        cursor = self._cursor
+        cursor.executemany(self._db.sql(sql), [self._db.bind(p) for p in params])
+        self._db.count(sql)
+        return int(cursor.rowcount)
+
     def rows(self, sql: str, params: Params | None = None) -> list[tuple[Any, ...]]:
         return list(self.execute(sql, params).fetchall())
 
