@@ -31,9 +31,6 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import func, select
-from sqlmodel import col
-
 if TYPE_CHECKING:  # prometheus-client is loaded only where /metrics is served (the WebUI)
     from prometheus_client import CollectorRegistry
     from prometheus_client.metrics_core import Metric
@@ -143,17 +140,8 @@ class ProcessMetrics:
 
     def save(self, store: Any) -> None:
         """Write the snapshot to the store (``meta`` key ``metrics:<process>``)."""
-        from .store.models import Meta
-
         value = json.dumps({"at": time.time(), "families": self.snapshot()}, sort_keys=True)
-        key = SNAPSHOT_PREFIX + self.process
-        with store.session(write=True) as s:
-            row = s.get(Meta, key)
-            if row is None:
-                s.add(Meta(key=key, value=value))
-            else:
-                row.value = value
-            s.commit()
+        store.put_meta(SNAPSHOT_PREFIX + self.process, value)
 
 
 def _counter(name: str, doc: str, samples: list[tuple[dict[str, str], float]]) -> dict[str, Any]:
@@ -202,6 +190,9 @@ class StoreCollector:
     # --- process snapshots -------------------------------------------------------------
 
     def _snapshots(self) -> Iterator[Metric]:
+        from sqlalchemy import select
+        from sqlmodel import col
+
         from .store.models import Meta
 
         with self.store.session(write=False) as s:
@@ -221,6 +212,9 @@ class StoreCollector:
     # --- rows --------------------------------------------------------------------------
 
     def _actions(self) -> Metric:
+        from sqlalchemy import func, select
+        from sqlmodel import col
+
         from .store.models import Action
         from .store.retention import pruned_action_totals
 
@@ -246,6 +240,9 @@ class StoreCollector:
         return metric
 
     def _torrents(self) -> Iterator[Metric]:
+        from sqlalchemy import func, select
+        from sqlmodel import col
+
         from .store.models import Torrent
 
         query = (

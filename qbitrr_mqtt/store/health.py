@@ -14,7 +14,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 
 from .base import StoreBase, clean
-from .models import InstanceState, ProcessEvent, ProcessHealth
+from .models import InstanceState, Meta, ProcessEvent, ProcessHealth
 from .types import dump_json, to_utc, utcnow
 
 HEALTH_FIELDS = frozenset(ProcessHealth.model_fields) - {"name"}
@@ -116,3 +116,13 @@ class HealthMixin(StoreBase):
     def list_instance_states(self) -> list[InstanceState]:
         with self._read() as s:
             return list(s.exec(select(InstanceState).order_by(col(InstanceState.instance))))
+
+    def put_meta(self, key: str, value: str) -> None:
+        """Set ``meta[key]`` (the metrics snapshots; ``schema_version`` belongs to the
+        migrations)."""
+        with self._write() as s:
+            row = s.get(Meta, key)
+            if row is None:
+                s.add(Meta(key=key, value=value))
+            else:
+                row.value = value
