@@ -56,6 +56,8 @@ _ORDER = (_TORRENT.c.first_seen.desc(), _TORRENT.c.instance, _TORRENT.c.hash)
 #: which does what ``UTCDateTime`` does for a fraction of the cost per value (a page has
 #: 7 of them per row).
 _TIMES = frozenset(c.name for c in _TORRENT.columns if isinstance(c.type, UTCDateTime))
+#: The timestamp columns, whose raw values ``torrent_page_values`` leaves as the driver's.
+TIME_COLUMNS = _TIMES
 
 
 def _selected(name: str) -> ColumnElement[Any]:
@@ -120,22 +122,38 @@ class ListingMixin(StoreBase):
         and the total: what ``list_torrents(instance, state, limit, offset)`` answers, read
         through the listing indexes. ``state`` matches our health class or qBittorrent's
         state string."""
+        columns = tuple(columns)
+        values, total = self.torrent_page_values(instance, state, limit, offset, columns)
+        times = [i for i, c in enumerate(columns) if c in _TIMES]
+        found = []
+        for r in values:
+            row = list(r)
+            for i in times:
+                row[i] = _utc(row[i])
+            found.append(dict(zip(columns, row, strict=True)))
+        return found, total
+
+    def torrent_page_values(
+        self,
+        instance: str | None = None,
+        state: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        columns: Sequence[str] = PAGE_COLUMNS,
+    ) -> tuple[list[Sequence[Any]], int]:
+        """:meth:`torrent_page` as the driver returns it: one tuple per row in the order of
+        ``columns``, timestamps unconverted (naive UTC ISO text on SQLite, aware datetimes
+        on PostgreSQL). For the WebUI, which writes them straight into JSON: turning the
+        text into a datetime and back cost as much as the query."""
         if not 0 <= limit <= MAX_PAGE or offset < 0:
             raise ValueError(f"limit must be 0..{MAX_PAGE} and offset >= 0")
         unknown = [c for c in columns if c not in _TORRENT.c]
         if unknown:
             raise ValueError(f"torrent_page: unknown column(s) {', '.join(unknown)}")
-        columns = tuple(columns)
-        page, count = _statements(columns, instance is not None, state is not None)
+        page, count = _statements(tuple(columns), instance is not None, state is not None)
         params = {"instance": instance, "state": state, "limit": limit, "offset": offset}
-        times = [i for i, c in enumerate(columns) if c in _TIMES]
         with self.engine.connect() as conn:
-            found = []
-            for r in conn.execute(page, params).all():
-                values = list(r)
-                for i in times:
-                    values[i] = _utc(values[i])
-                found.append(dict(zip(columns, values, strict=True)))
+            found: list[Sequence[Any]] = list(conn.execute(page, params).all())
             if len(found) < limit and (found or offset == 0):
                 return found, offset + len(found)  # the page ends the list: no count needed
             return found, int(conn.execute(count, params).scalar_one())

@@ -24,6 +24,7 @@ from . import (
     routes_metrics,
     routes_status,
 )
+from .cache import FreshCall, ResponseCache, change_token
 from .errors import error_middleware
 from .logfiles import log_dir
 from .openapi import build_openapi
@@ -117,7 +118,9 @@ def create_app(
         tuning=tuning or Tuning(),
         executor=executor,
         rpc_executor=rpc_executor,
+        responses=ResponseCache(change_token(store)),
     )
+    app[SHARED].processes = FreshCall(lambda: routes_status.processes_body(app))
     app[TOKEN_KEY] = app[SHARED].token
     app[CORS_KEY] = frozenset(config.webui.cors_origins)
     app[METRICS_PUBLIC_KEY] = config.webui.metrics_public
@@ -133,6 +136,7 @@ def create_app(
         app[SHARED].stopping.set()
 
     async def shutdown(_: web.Application) -> None:
+        app[SHARED].responses.close()
         executor.shutdown(wait=False, cancel_futures=True)
         rpc_executor.shutdown(wait=False, cancel_futures=True)
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
 
+from ..store.listing import TIME_COLUMNS
 from .routes_status import known_instance
 from .schemas import HASH, INSTANCE_NAME, page_of
-from .serialize import ACTION_FIELDS, SEARCH_FIELDS, TORRENT_FIELDS, rows
+from .serialize import ACTION_FIELDS, SEARCH_FIELDS, TORRENT_FIELDS, page_json, row_encoders, rows
 from .spec import Call, Param, Resp, Route
 from .state import blocking, shared
 
@@ -57,26 +57,30 @@ def _page(key: str, found: Any, fields: tuple[str, ...], call: Call) -> web.Resp
     return web.json_response(body)
 
 
-def _torrents_body(store: Any, q: dict[str, Any], instance: str | None) -> str:
-    """The page as JSON text: read (only the API's columns, in index order), shaped and
-    encoded in the worker thread, so the event loop only sends it."""
-    items, total = store.torrent_page(
+#: The torrent row's JSON template and per-field encoders (``serialize.row_encoders``).
+_TORRENT_JSON = row_encoders(TORRENT_FIELDS, TIME_COLUMNS)
+
+
+def _torrents_body(store: Any, q: dict[str, Any], instance: str | None) -> bytes:
+    """The page as JSON bytes: read (only the API's columns, in index order, values as the
+    driver returns them) and encoded in the worker thread, so the event loop only sends it."""
+    values, total = store.torrent_page_values(
         instance, q["state"], q["limit"], q["offset"], columns=TORRENT_FIELDS
     )
-    body = {
-        "torrents": rows(items, TORRENT_FIELDS),
-        "total": total,
-        "limit": q["limit"],
-        "offset": q["offset"],
-    }
-    return json.dumps(body)
+    return page_json("torrents", values, _TORRENT_JSON, total, q["limit"], q["offset"])
 
 
 async def torrents(call: Call) -> web.Response:
+    """Served from the response cache while the store is unchanged (``cache.py``): the
+    dashboards polling the same page share one read."""
     q = call.query
     instance = known_instance(call, q["instance"])
-    text = await blocking(call.app, _torrents_body, shared(call.app).store, q, instance)
-    return web.Response(text=text, content_type="application/json")
+    state = shared(call.app)
+    key = ("torrents", instance, q["state"], q["limit"], q["offset"])
+    body = await state.responses.get(
+        key, lambda: blocking(call.app, _torrents_body, state.store, q, instance)
+    )
+    return web.Response(body=body, content_type="application/json", charset="utf-8")
 
 
 async def downloads(call: Call) -> web.Response:

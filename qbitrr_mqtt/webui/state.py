@@ -22,6 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from ..config import Config
+from .cache import FreshCall, ResponseCache
 
 
 @dataclass(slots=True)
@@ -52,6 +53,10 @@ class Shared:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     #: Outcomes of supervisord commands (they never enter the store inbox), newest last.
     outcomes: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
+    #: Encoded GET answers valid while the store is unchanged (``cache.py``).
+    responses: ResponseCache = field(default_factory=lambda: ResponseCache(None))
+    #: The ``/api/v1/processes`` body, one build shared by the requests waiting for it.
+    processes: FreshCall[bytes] | None = None
 
     def remember(self, command: dict[str, Any], keep: int = 500) -> None:
         self.outcomes[command["id"]] = command

@@ -1,0 +1,252 @@
+"""Answers the WebUI computes once for many requests: shared calls and a response cache.
+
+Every open dashboard polls the same few routes, so 50 dashboards ask the same questions 50
+times a second. Two tools let those requests share work without ever answering with data
+older than the request:
+
+- :class:`FreshCall` shares one run of a function among the requests that arrived *before
+  it started* (a request that comes while a run is under way waits for the next run, which
+  starts as soon as the current one ends). ``GET /api/v1/processes`` asks supervisord
+  through it: one XML-RPC round trip (parsing its XML was most of the route's cost) serves
+  every dashboard that asked meanwhile, and an answer never predates its request, so a
+  client that restarted a program and then asks sees the new pid.
+- :class:`ResponseCache` keeps the encoded body of a GET under its parameters and the
+  store's change token (:class:`ChangeToken`) read *before* the body was read; it serves the
+  body again only while the token has not changed since. On SQLite the token is
+  ``PRAGMA data_version`` on a connection of its own, which changes whenever any other
+  connection (of any process, this one's pool included) commits; on PostgreSQL it is the
+  text of ``pg_current_snapshot()``, which changes whenever any transaction that had or got
+  a transaction id ends (every write has one), so an equal snapshot means nothing was
+  committed in between. Either is coarse (any commit anywhere in the store drops every
+  entry) but exact: a cached answer is never older than the store it would be read from.
+  An in-memory SQLite store (tests) or a token read that fails means no caching.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+import threading
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+log = logging.getLogger("qbitrr.webui")
+
+#: Bytes of encoded bodies the response cache holds at most (a page of 100 torrents is
+#: ~70 KB): enough for the pages a few dashboards show, small next to the process.
+CACHE_BYTES = 4 * 1024 * 1024
+#: How long the SQLite token read waits for a lock (WAL readers almost never wait); a read
+#: that fails only turns the cache off for that request.
+SQLITE_TOKEN_TIMEOUT = 0.05
+
+
+class FreshCall[T]:
+    """``await call()`` runs ``fn`` or joins a run that has not started yet; never one that
+    started before the caller asked (see the module docstring)."""
+
+    def __init__(self, fn: Callable[[], Awaitable[T]]) -> None:
+        self._fn = fn
+        self._next: asyncio.Future[T] | None = None
+        self._running = False
+        self.runs = 0
+
+    async def __call__(self) -> T:
+        future = self._next
+        if future is None:
+            future = self._next = asyncio.get_running_loop().create_future()
+            if not self._running:
+                self._start()
+        return await asyncio.shield(future)
+
+    def _start(self) -> None:
+        future, self._next = self._next, None
+        assert future is not None
+        self._running = True
+        self.runs += 1
+        task = asyncio.ensure_future(self._fn())
+        task.add_done_callback(lambda done: self._finished(future, done))
+
+    def _finished(self, future: asyncio.Future[T], task: asyncio.Future[T]) -> None:
+        self._running = False
+        if task.cancelled():
+            future.cancel()
+        elif task.exception() is not None:
+            future.set_exception(task.exception())  # type: ignore[arg-type]
+        else:
+            future.set_result(task.result())
+        if self._next is not None:  # requests that came during this run
+            self._start()
+
+
+class ChangeToken:
+    """A value that differs whenever another connection has committed to the store since
+    the last read; None: unknown (do not cache)."""
+
+    async def current(self) -> Hashable | None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Close the token's own connection."""
+
+
+class SqliteToken(ChangeToken):
+    """``PRAGMA data_version`` on a connection of its own, read on the event loop (a WAL
+    read of the shared-memory index, microseconds; a thread hop would cost more and would
+    queue behind the page reads the cache is there to save)."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    def read(self) -> int | None:
+        with self._lock:
+            try:
+                if self._conn is None:
+                    self._conn = sqlite3.connect(
+                        self._path,
+                        timeout=SQLITE_TOKEN_TIMEOUT,
+                        isolation_level=None,
+                        check_same_thread=False,
+                    )
+                # fetchall: the statement runs to its end, so no read transaction stays open.
+                return int(self._conn.execute("PRAGMA data_version").fetchall()[0][0])
+            except sqlite3.Error as exc:
+                log.debug("no change token from %s: %s", self._path, exc)
+                self.close()
+                return None
+
+    async def current(self) -> Hashable | None:
+        return self.read()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            conn.close()
+
+
+class PostgresToken(ChangeToken):
+    """``pg_current_snapshot()`` on a connection of its own (autocommit, outside the
+    engine's pool so it takes no page read's connection), read on a thread of its own; the
+    requests waiting at the same moment share one read (:class:`FreshCall`)."""
+
+    def __init__(self, engine: Any) -> None:
+        self._engine = engine
+        self._conn: Any = None
+        self._lock = threading.Lock()
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="webui-token")
+        self._shared: FreshCall[Hashable | None] = FreshCall(self._read_off_loop)
+
+    def read(self) -> str | None:
+        with self._lock:
+            try:
+                if self._conn is None:
+                    dialect = self._engine.dialect
+                    cargs, cparams = dialect.create_connect_args(self._engine.url)
+                    self._conn = dialect.connect(*cargs, **cparams)
+                    self._conn.autocommit = True
+                with self._conn.cursor() as cursor:
+                    cursor.execute("SELECT pg_current_snapshot()::text")
+                    return str(cursor.fetchone()[0])
+            except Exception as exc:  # noqa: BLE001 - any failure only turns the cache off
+                log.debug("no change token from PostgreSQL: %s", exc)
+                self._drop()
+                return None
+
+    async def _read_off_loop(self) -> Hashable | None:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self.read)
+
+    async def current(self) -> Hashable | None:
+        return await self._shared()
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            with contextlib.suppress(Exception):  # already broken
+                conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+        self._thread.shutdown(wait=False, cancel_futures=True)
+
+
+def change_token(store: Any) -> ChangeToken | None:
+    """The change token of ``store``'s database, or None where none is available (no
+    store, an in-memory or URI-named SQLite database, another backend)."""
+    engine = getattr(store, "engine", None)
+    if engine is None:
+        return None
+    url = engine.url
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        database = url.database
+        if not database or database == ":memory:" or url.query.get("uri"):
+            return None
+        return SqliteToken(database)
+    if backend == "postgresql":
+        return PostgresToken(engine)
+    return None
+
+
+class ResponseCache:
+    """Encoded bodies by key, valid while the store's change token is the one they were
+    read under (see the module docstring). Identical requests that miss at the same time
+    share one computation."""
+
+    def __init__(self, token: ChangeToken | None, max_bytes: int = CACHE_BYTES) -> None:
+        self.token = token
+        self.max_bytes = max_bytes
+        self._seen: Hashable | None = None
+        self._entries: OrderedDict[Hashable, bytes] = OrderedDict()
+        self._pending: dict[Hashable, asyncio.Future[bytes]] = {}
+        self._size = 0
+        self.hits = 0
+        self.misses = 0
+
+    async def get(self, key: Hashable, make: Callable[[], Awaitable[bytes]]) -> bytes:
+        """The body for ``key``: cached if the store has not changed since it was read,
+        else ``make()``'s (shared with identical requests waiting now)."""
+        token = await self.token.current() if self.token is not None else None
+        if token is None:
+            self.misses += 1
+            return await make()
+        if token != self._seen:  # something was committed: every entry is stale
+            self._entries.clear()
+            self._pending = {}
+            self._size = 0
+            self._seen = token
+        body = self._entries.get(key)
+        if body is not None:
+            self.hits += 1
+            self._entries.move_to_end(key)
+            return body
+        pending = self._pending.get(key)
+        if pending is None:
+            self.misses += 1
+            pending = asyncio.ensure_future(make())
+            self._pending[key] = pending
+            pending.add_done_callback(lambda done: self._made(key, token, done))
+        return await asyncio.shield(pending)
+
+    def _made(self, key: Hashable, token: Hashable, done: asyncio.Future[bytes]) -> None:
+        if self._pending.get(key) is done:
+            del self._pending[key]
+        if token != self._seen or done.cancelled() or done.exception() is not None:
+            return  # read under a token that is no longer current, or failed: not kept
+        body = done.result()
+        if len(body) > self.max_bytes // 4:
+            return  # one huge page would push out everything else
+        self._entries[key] = body
+        self._size += len(body)
+        while self._size > self.max_bytes:
+            _, old = self._entries.popitem(last=False)
+            self._size -= len(old)
+
+    def close(self) -> None:
+        if self.token is not None:
+            self.token.close()

@@ -1,0 +1,207 @@
+"""The WebUI's shared answers (``webui/cache.py``) on a real store, SQLite and PostgreSQL.
+
+The torrent page is served from the response cache while the store is unchanged: these
+tests check that a write by another process (or another connection) is seen by the very
+next request, that a cached answer is byte for byte the uncached one, that the JSON written
+straight from the driver's values is what the dict path wrote, and that a shared call never
+answers a request with a run that started before it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from qbitrr_mqtt.config import load_config
+from qbitrr_mqtt.store import Store
+from qbitrr_mqtt.store.testing import store_fixture, store_url_fixture  # noqa: F401
+from qbitrr_mqtt.webui import create_app
+from qbitrr_mqtt.webui.cache import FreshCall, ResponseCache, change_token
+from qbitrr_mqtt.webui.routes_history import _torrents_body
+from qbitrr_mqtt.webui.serialize import TORRENT_FIELDS, rows
+from qbitrr_mqtt.webui.state import SHARED, Tuning
+
+TOKEN = "cache-test-token-0123456789"
+AUTH = {"X-API-Token": TOKEN}
+CONFIG = """\
+settings: {data_dir: ./data}
+arr:
+  radarr: {type: radarr, url: "http://127.0.0.1:7878", api_key: k-radarr}
+  sonarr: {type: sonarr, url: "http://127.0.0.1:8989", api_key: k-sonarr}
+"""
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def h(i: int) -> str:
+    return f"{i:040x}"
+
+
+def _fill(store: Store, count: int = 30) -> None:
+    """Rows with the values the encoder must get right: non-ASCII and quoted names, null
+    and non-null optional fields, fractions of seconds, strikes, actions, gone torrents."""
+    rows_ = [
+        {
+            "hash": h(i),
+            "name": ['Film "quoted" \\ tab\t', "Фильм 电影 🎬", "plain"][i % 3] + f" {i}",
+            "state": "stalledDL" if i % 4 == 0 else "uploading",
+            "health": "stalled" if i % 4 == 0 else "seeding",
+            "progress": [0.0, 0.1 + 0.2, 1.0, 1 / 3][i % 4],
+            "size": 2**40 + i,
+            "added_on": T0 + timedelta(microseconds=123456 * (i % 2)),
+            "tracker": None if i % 5 == 0 else "http://tracker.example/announce",
+            "private": None if i % 3 == 0 else bool(i % 2),
+        }
+        for i in range(count)
+    ]
+    for n in range(3):
+        store.upsert_torrents("radarr", rows_[n::3], at=T0 + timedelta(minutes=n, seconds=0.5 * n))
+    store.upsert_torrents("sonarr", [{"hash": h(999), "name": "Show"}], at=T0)
+    store.add_strike("radarr", h(4), "stalled")
+    store.mark_gone("radarr", [h(7)], at=T0 + timedelta(hours=1))
+    intent = store.record_intent("radarr", h(8), "x", "remove", "stalled 3 times")
+    store.mark_done(intent.id)
+
+
+def _dict_path(store: Store, q: dict[str, Any], instance: str | None) -> bytes:
+    """What the route answered before it wrote JSON from the driver's values."""
+    items, total = store.torrent_page(
+        instance, q["state"], q["limit"], q["offset"], columns=TORRENT_FIELDS
+    )
+    body = {"torrents": rows(items, TORRENT_FIELDS), "total": total}
+    return json.dumps({**body, "limit": q["limit"], "offset": q["offset"]}).encode()
+
+
+def test_page_json_is_what_the_dict_path_wrote(store: Store) -> None:
+    _fill(store)
+    for instance in (None, "radarr", "sonarr"):
+        for state in (None, "stalled", "uploading"):
+            for limit, offset in ((100, 0), (5, 3), (7, 20), (3, 200), (1000, 0)):
+                q = {"state": state, "limit": limit, "offset": offset}
+                assert _torrents_body(store, q, instance) == _dict_path(store, q, instance), q
+
+
+@pytest.fixture
+async def served(aiohttp_client: Any, tmp_path: Path, store: Store) -> Any:
+    path = tmp_path / "config.yaml"
+    path.write_text(CONFIG, encoding="utf-8")
+    tuning = Tuning(command_wait=1.0, poll_interval=0.1, heartbeat=0.5)
+    app = create_app(load_config(path, env={}), store, None, token=TOKEN, tuning=tuning)
+    return await aiohttp_client(app)
+
+
+def _write_elsewhere(url: str, name: str) -> None:
+    """Add a torrent from another process, through a store of its own."""
+    code = (
+        "import sys; from qbitrr_mqtt.store import Store; s = Store.open(sys.argv[1]); "
+        "s.upsert_torrents('radarr', [{'hash': 'f' * 40, 'name': sys.argv[2]}]); s.close()"
+    )
+    subprocess.run([sys.executable, "-c", code, url, name], check=True, timeout=120)
+
+
+async def _page(client: Any, query: str) -> bytes:
+    resp = await client.get(f"/api/v1/torrents?{query}", headers=AUTH)
+    assert resp.status == 200, await resp.text()
+    assert resp.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert resp.headers["Cache-Control"] == "no-store"
+    return await resp.read()
+
+
+async def test_a_write_by_another_process_is_seen_by_the_next_request(
+    served: Any, store: Store, store_url: str
+) -> None:
+    _fill(store)
+    cache: ResponseCache = served.app[SHARED].responses
+    assert cache.token is not None, "a file or server database has a change token"
+    first = await _page(served, "limit=10")
+    again = await _page(served, "limit=10")
+    assert again == first and cache.hits == 1, "an unchanged store answers from the cache"
+    q = {"state": None, "limit": 10, "offset": 0}
+    assert first == _dict_path(store, q, None), "the cached answer is the uncached one"
+
+    _write_elsewhere(store_url, "Written by another process")
+    after = await _page(served, "limit=10")
+    assert b"Written by another process" in after
+    assert json.loads(after)["total"] == json.loads(first)["total"] + 1
+    assert after == _dict_path(store, q, None)
+
+    store.add_strike("radarr", "f" * 40, "stalled")  # this process, another connection
+    fresh = await _page(served, "limit=10")
+    assert json.loads(fresh)["torrents"][0]["strikes"] == 1
+    assert fresh == _dict_path(store, q, None)
+
+
+async def test_pages_and_filters_are_cached_apart(served: Any, store: Store) -> None:
+    _fill(store)
+    for query, instance, state, limit, offset in (
+        ("limit=5", None, None, 5, 0),
+        ("limit=5&offset=5", None, None, 5, 5),
+        ("instance=sonarr", "sonarr", None, 100, 0),
+        ("state=stalled&limit=5", None, "stalled", 5, 0),
+    ):
+        for _ in range(2):
+            q = {"state": state, "limit": limit, "offset": offset}
+            assert await _page(served, query) == _dict_path(store, q, instance), query
+
+
+async def test_concurrent_identical_misses_share_one_read(served: Any, store: Store) -> None:
+    _fill(store)
+    cache: ResponseCache = served.app[SHARED].responses
+    bodies = await asyncio.gather(*(_page(served, "limit=20&offset=2") for _ in range(20)))
+    assert len(set(bodies)) == 1
+    assert cache.misses == 1 and cache.hits == 0, (cache.misses, cache.hits)
+
+
+def test_the_change_token_moves_only_on_commits(store: Store, store_url: str) -> None:
+    token = change_token(store)
+    assert token is not None
+    try:
+        before = asyncio.run(token.current())
+        store.torrent_page(limit=5)  # a read changes nothing
+        assert asyncio.run(token.current()) == before
+        other = Store.open(store_url)
+        try:
+            other.upsert_torrents("radarr", [{"hash": h(1), "name": "x"}])
+        finally:
+            other.close()
+        assert asyncio.run(token.current()) != before
+    finally:
+        token.close()
+
+
+def test_in_memory_sqlite_has_no_token() -> None:
+    memory = Store.open("sqlite://")
+    try:
+        assert change_token(memory) is None
+    finally:
+        memory.close()
+
+
+async def test_a_shared_call_never_serves_a_run_started_before_the_request() -> None:
+    started: list[int] = []
+    release = asyncio.Event()
+
+    async def fn() -> int:
+        started.append(len(started) + 1)
+        run = len(started)
+        await release.wait()
+        return run
+
+    call = FreshCall(fn)
+    first = asyncio.ensure_future(call())
+    while not started:
+        await asyncio.sleep(0)
+    late = [asyncio.ensure_future(call()) for _ in range(5)]  # while run 1 is under way
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert started == [1], "the late requests wait for the next run"
+    release.set()
+    assert await first == 1
+    assert [await f for f in late] == [2] * 5, "one second run serves every late request"
+    assert call.runs == 2
