@@ -81,7 +81,8 @@ class HealthSink(Protocol):
 
 
 class StoreSink:
-    """Writes to the store (``Store.record_process_event`` / ``upsert_process_health``)."""
+    """Writes to the store (``record_process_event`` / ``upsert_process_health`` of
+    ``LeanStore`` in the listener, or ``Store``)."""
 
     def __init__(self, store: Any) -> None:
         self.store = store
@@ -107,10 +108,12 @@ class StoreSink:
 
 
 def open_store_sink(config: Any) -> StoreSink:
-    """The store of ``config.database.url``; ImportError in a build without the store."""
-    from ..store.db import open_store
+    """The lean store of ``config.database.url`` (the listener runs all day and needs only
+    two writes: SQLAlchemy would cost it ~28 MB and sqlmodel ~16 MB more); ImportError in a
+    build without the store."""
+    from ..store.lean import LeanStore
 
-    return StoreSink(open_store(config.database.url))
+    return StoreSink(LeanStore.open(config.database.url))
 
 
 class JsonHealthFile:

@@ -1,5 +1,9 @@
 """What each process imports (the memory budgets: every module a process loads stays in its RSS).
 
+The supervisord event listener answers a real event under ``python -X importtime`` and
+writes it to a real store through LeanStore: SQLAlchemy (~28 MB of RSS), sqlmodel and pydantic
+must not be loaded.
+
 A real ``qbitrr-mqtt manager`` runs one cycle against a real qBittorrent, an Arr emulator and
 Mosquitto, under ``python -X importtime``: the modules it loaded are read from that list, and
 the libraries a manager has no use for must not be among them (the WebUI's aiohttp and
@@ -26,6 +30,7 @@ import yaml
 from qbitrr_mqtt.config import load_config
 from qbitrr_mqtt.config.loader import ENV_VALIDATED
 from qbitrr_mqtt.store import open_store
+from qbitrr_mqtt.store.testing import store_url_fixture  # noqa: F401
 from services.arr_emulator import EmulatorProcess, start_arr_emulator
 from services.runners import MosquittoHandle, QbitHandle
 
@@ -45,6 +50,8 @@ NEVER_IN_MANAGER = {
     "yarl",
     "typer",  # supervisord's command line starts without the CLI (launch.py)
 }
+#: Never in the event listener: the ORM stack (its store is LeanStore, plain DB-API).
+NEVER_IN_LISTENER = {"sqlalchemy", "sqlmodel", "pydantic", "pydantic_core"}
 _IMPORT_LINE = re.compile(r"^import time:\s+\d+ \|\s+\d+ \|(\s*)(\S+)\s*$")
 
 
@@ -199,3 +206,53 @@ def test_the_digest_changes_with_any_value_or_type() -> None:
     )
     digests = {document_digest(v) for v in variants}
     assert len(digests) == len(variants) and document_digest(base) not in digests
+
+
+def supervisor_event(eventname: str, payload: str, serial: int = 1) -> bytes:
+    """One event as supervisord writes it to a listener's stdin."""
+    body = payload.encode()
+    header = (
+        f"ver:3.0 server:supervisor serial:{serial} pool:events poolserial:{serial} "
+        f"eventname:{eventname} len:{len(body)}\n"
+    )
+    return header.encode() + body
+
+
+def test_the_event_listener_records_an_event_without_sqlalchemy(
+    tmp_path: Path, store_url: str
+) -> None:
+    """``python -m qbitrr_mqtt.bridge.events`` (as supervisord runs it) answers one event,
+    writes it to the store and exits when stdin closes; SQLAlchemy was never imported."""
+    path = tmp_path / "config.yaml"
+    doc = {
+        "settings": {"data_dir": str(tmp_path / "data")},
+        "database": {"url": store_url},
+        "qbittorrent": {"default": {"url": "http://127.0.0.1:8080"}},
+        "mqtt": {"enabled": False},
+        "arr": {"radarr": {"type": "radarr", "url": "http://127.0.0.1:7878", "api_key": "k" * 32}},
+    }
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("QBITRR_")}
+    payload = "processname:manager-a groupname:manager-a from_state:STARTING pid:4242"
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "qbitrr_mqtt.bridge.events", "-c", str(path)],
+        input=supervisor_event("PROCESS_STATE_RUNNING", payload),
+        env=clean,
+        capture_output=True,
+        timeout=120,
+    )
+    stderr = done.stderr.decode()
+    assert done.returncode == 0, stderr[-3000:]
+    assert done.stdout == b"READY\nRESULT 2\nOKREADY\n"
+    assert "the store did not open" not in stderr
+    store = open_store(store_url)
+    try:
+        health = store.get_process_health("manager-a")
+        events, total = store.list_process_events("manager-a")
+    finally:
+        store.close()
+    assert health is not None and (health.state, health.pid) == ("RUNNING", 4242)
+    assert total == 1 and events[0].from_state == "STARTING"
+    modules = imported(stderr)
+    assert {"qbitrr_mqtt", "sqlite3" if store_url.startswith("sqlite") else "psycopg"} <= modules
+    assert modules & NEVER_IN_LISTENER == set()
