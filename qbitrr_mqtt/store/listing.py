@@ -27,7 +27,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
+    Dialect,
     Select,
     String,
     Table,
@@ -37,6 +39,7 @@ from sqlalchemy import (
     select,
     type_coerce,
 )
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
 
@@ -58,6 +61,8 @@ _ORDER = (_TORRENT.c.first_seen.desc(), _TORRENT.c.instance, _TORRENT.c.hash)
 _TIMES = frozenset(c.name for c in _TORRENT.columns if isinstance(c.type, UTCDateTime))
 #: The timestamp columns, whose raw values ``torrent_page_values`` leaves as the driver's.
 TIME_COLUMNS = _TIMES
+#: Boolean columns: SQLite's driver returns them as 0/1 (``torrent_page_values`` too).
+BOOL_COLUMNS = frozenset(c.name for c in _TORRENT.columns if isinstance(c.type, Boolean))
 
 
 def _selected(name: str) -> ColumnElement[Any]:
@@ -109,6 +114,28 @@ def _statements(
     return page, select(func.count()).select_from(_TORRENT).where(*where)
 
 
+@functools.lru_cache(maxsize=64)
+def _driver_statements(
+    dialect: Dialect, columns: tuple[str, ...], instance: bool, state: bool
+) -> tuple[tuple[str, tuple[str, ...] | None], tuple[str, tuple[str, ...] | None]]:
+    """The page and count statements as the driver's SQL text and, for a positional
+    paramstyle (SQLite), the order of the parameters."""
+
+    def text_of(statement: Select[Any]) -> tuple[str, tuple[str, ...] | None]:
+        compiled = statement.compile(dialect=dialect)
+        order = (
+            tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
+        )
+        return compiled.string, order
+
+    page, count = _statements(columns, instance, state)
+    return text_of(page), text_of(count)
+
+
+def _args(order: tuple[str, ...] | None, params: dict[str, Any]) -> Any:
+    return params if order is None else tuple(params[name] for name in order)
+
+
 class ListingMixin(StoreBase):
     def torrent_page(
         self,
@@ -125,11 +152,14 @@ class ListingMixin(StoreBase):
         columns = tuple(columns)
         values, total = self.torrent_page_values(instance, state, limit, offset, columns)
         times = [i for i, c in enumerate(columns) if c in _TIMES]
+        flags = [i for i, c in enumerate(columns) if c in BOOL_COLUMNS]
         found = []
         for r in values:
             row = list(r)
             for i in times:
                 row[i] = _utc(row[i])
+            for i in flags:
+                row[i] = None if row[i] is None else bool(row[i])
             found.append(dict(zip(columns, row, strict=True)))
         return found, total
 
@@ -143,20 +173,68 @@ class ListingMixin(StoreBase):
     ) -> tuple[list[Sequence[Any]], int]:
         """:meth:`torrent_page` as the driver returns it: one tuple per row in the order of
         ``columns``, timestamps unconverted (naive UTC ISO text on SQLite, aware datetimes
-        on PostgreSQL). For the WebUI, which writes them straight into JSON: turning the
+        on PostgreSQL), booleans as 0/1 on SQLite. For the WebUI, which writes them straight into JSON: turning the
         text into a datetime and back cost as much as the query."""
         if not 0 <= limit <= MAX_PAGE or offset < 0:
             raise ValueError(f"limit must be 0..{MAX_PAGE} and offset >= 0")
         unknown = [c for c in columns if c not in _TORRENT.c]
         if unknown:
             raise ValueError(f"torrent_page: unknown column(s) {', '.join(unknown)}")
-        page, count = _statements(tuple(columns), instance is not None, state is not None)
+        (page, page_order), (count, count_order) = _driver_statements(
+            self.engine.dialect, tuple(columns), instance is not None, state is not None
+        )
         params = {"instance": instance, "state": state, "limit": limit, "offset": offset}
-        with self.engine.connect() as conn:
-            found: list[Sequence[Any]] = list(conn.execute(page, params).all())
+        driver_error = self.engine.dialect.loaded_dbapi.Error
+        try:
+            conn = self.engine.raw_connection()
+            try:
+                return self._page_on(
+                    conn,
+                    page,
+                    _args(page_order, params),
+                    count,
+                    _args(count_order, params),
+                    limit,
+                    offset,
+                )
+            finally:
+                conn.close()
+        except driver_error as exc:  # as SQLAlchemy's own execution would raise it
+            raise DBAPIError.instance(page, params, exc, driver_error) from exc
+
+    def _page_on(
+        self,
+        conn: Any,
+        page: str,
+        page_args: Any,
+        count: str,
+        count_args: Any,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[Sequence[Any]], int]:
+        """Page and total in one read transaction, on the driver's connection: SQLAlchemy's
+        execution layer (events, result rows, its own BEGIN) cost as much as the query."""
+        sqlite = self.dialect == "sqlite"
+        cursor = conn.cursor()
+        began = False
+        try:
+            if sqlite:  # the engine's SQLite connections are in autocommit mode (db.py)
+                cursor.execute("BEGIN")
+                began = True
+            cursor.execute(page, page_args)
+            found: list[Sequence[Any]] = cursor.fetchall()
             if len(found) < limit and (found or offset == 0):
                 return found, offset + len(found)  # the page ends the list: no count needed
-            return found, int(conn.execute(count, params).scalar_one())
+            cursor.execute(count, count_args)
+            return found, int(cursor.fetchone()[0])
+        finally:
+            try:
+                if began:
+                    cursor.execute("ROLLBACK")
+                elif not sqlite:
+                    conn.rollback()
+            finally:
+                cursor.close()
 
     def torrent_page_plan(self, instance: str | None = None, state: str | None = None) -> str:
         """SQLite's ``EXPLAIN QUERY PLAN`` of a page query, one step per line (tests check

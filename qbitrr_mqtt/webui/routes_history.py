@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ..store.listing import TIME_COLUMNS
+from ..store.listing import BOOL_COLUMNS, TIME_COLUMNS
 from .routes_status import known_instance
 from .schemas import HASH, INSTANCE_NAME, page_of
 from .serialize import ACTION_FIELDS, SEARCH_FIELDS, TORRENT_FIELDS, page_json, row_encoders, rows
@@ -58,7 +58,7 @@ def _page(key: str, found: Any, fields: tuple[str, ...], call: Call) -> web.Resp
 
 
 #: The torrent row's JSON template and per-field encoders (``serialize.row_encoders``).
-_TORRENT_JSON = row_encoders(TORRENT_FIELDS, TIME_COLUMNS)
+_TORRENT_JSON = row_encoders(TORRENT_FIELDS, TIME_COLUMNS, BOOL_COLUMNS)
 
 
 def _torrents_body(store: Any, q: dict[str, Any], instance: str | None) -> bytes:

@@ -166,10 +166,28 @@ def _timestamp(name: str) -> Any:
     return encode
 
 
-def row_encoders(fields: tuple[str, ...], timestamps: frozenset[str]) -> tuple[str, list[Any]]:
-    """A ``%``-template of one row's JSON object and the encoder of each field's value."""
+def _flag(name: str) -> Any:
+    """The encoder of a boolean column (SQLite's driver answers 0/1)."""
+    default = json.dumps(NOT_NULL.get(name))
+
+    def encode(value: Any) -> str:
+        if value is None:
+            return default
+        return "true" if value else "false"
+
+    return encode
+
+
+def row_encoders(
+    fields: tuple[str, ...], timestamps: frozenset[str], flags: frozenset[str] = frozenset()
+) -> tuple[str, list[Any]]:
+    """A ``%``-template of one row's JSON object and the encoder of each field's value
+    (``timestamps`` and boolean ``flags`` name the columns of those kinds)."""
     template = "{" + ", ".join(f"{json.dumps(name)}: %s" for name in fields) + "}"
-    encoders = [_timestamp(n) if n in timestamps else _generic(n) for n in fields]
+    encoders = [
+        _timestamp(n) if n in timestamps else _flag(n) if n in flags else _generic(n)
+        for n in fields
+    ]
     return template, encoders
 
 
