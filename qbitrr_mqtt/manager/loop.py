@@ -39,7 +39,7 @@ from ..policy import (
     probe_request,
 )
 from ..policy.imports import SEEDING_STATES
-from ..store.base import StorageFull
+from ..store.common import StorageFull
 from . import views
 from .backoff import Backoff
 from .commands import CommandHandler, QuickCommands
@@ -625,9 +625,9 @@ class Manager:
 
     @staticmethod
     def store_fields() -> list[str]:
-        from ..store.models import Torrent
+        from ..store.lean.tables import TORRENT
 
-        return list(Torrent.model_fields)
+        return list(TORRENT.names)
 
     def _on_action(self, action: Any, decision: Decision | None) -> None:
         if self.publisher is not None and action is not None:

@@ -30,11 +30,11 @@ def run_manager(config: Config, name: str) -> int:
 
     from ..clients.arr import ArrClient
     from ..clients.qbit import QbitClient
-    from ..store import Store
+    from ..store.lean import LeanStore  # the SQLAlchemy-free store: see store/lean/__init__.py
     from .loop import Manager
 
     try:
-        store = Store.open(config.database.url)
+        store = LeanStore.open(config.database.url)
     except Exception as exc:  # a clear line, not a traceback: supervisord's log is what users read
         log.error("cannot open the database %s: %s", _safe_url(config.database.url), exc)
         return 1

@@ -36,8 +36,12 @@ from services.runners import MosquittoHandle, QbitHandle
 
 KEY = "import-diet-key"
 #: Never in a manager: the WebUI's server and metrics exporter, the Arr client library we do
-#: not use and what httpx drags in (its command line: click, rich, pygments).
+#: not use and what httpx drags in (its command line: click, rich, pygments), and the ORM
+#: store's SQLAlchemy, sqlmodel and pydantic (the manager runs on LeanStore).
 NEVER_IN_MANAGER = {
+    "sqlalchemy",
+    "sqlmodel",
+    "pydantic",
     "aiohttp",
     "prometheus_client",
     "pyarr",
@@ -141,12 +145,12 @@ def run_one_cycle(config_path: Path, env: dict[str, str]) -> set[str]:
 
 
 @pytest.mark.slow
-def test_a_manager_started_by_run_loads_no_webui_pyarr_httpx_or_jsonschema(
+def test_a_manager_started_by_run_loads_no_webui_pyarr_httpx_sqlalchemy_or_jsonschema(
     config_path: Path,
 ) -> None:
     digest = load_config(config_path, env={}).validated
     modules = run_one_cycle(config_path, {ENV_VALIDATED: digest})
-    assert {"qbittorrentapi", "paho", "sqlalchemy", "requests"} <= modules  # it did run
+    assert {"qbittorrentapi", "paho", "sqlite3", "requests"} <= modules  # it did run
     assert modules & (NEVER_IN_MANAGER | {"jsonschema"}) == set()
     assert not any(m.startswith("qbitrr_mqtt.webui") for m in modules)
 
