@@ -26,6 +26,7 @@ from qbitrr_mqtt.clients.qbit import QbitClient
 from qbitrr_mqtt.config import Config, config_from_dict
 from qbitrr_mqtt.manager.loop import Manager
 from qbitrr_mqtt.store import Store
+from qbitrr_mqtt.store.lean import LeanStore
 from services.arr_emulator import EmulatorProcess, start_arr_emulator
 from services.runners import QbitHandle
 from services.torrents import add_seeding, add_stalled, api, info, wait_for
@@ -65,10 +66,13 @@ class Pipeline:
     category: str
     qbit: QbitHandle
     arr: EmulatorProcess
-    store: Store
+    store: Store  # the test's view of the database (every query the ORM store has)
     config: Config
     config_path: Path
     clock: Clock
+    #: What the manager runs on, as in production (``manager/main.py``): the lean store on
+    #: the same database, so every check through ``store`` also reads what LeanStore wrote.
+    lean: LeanStore
 
     def manager(self, **policy: Any) -> Manager:
         config = self.config if not policy else with_policy(self.config_path, policy)
@@ -76,7 +80,7 @@ class Pipeline:
         return Manager(
             config,
             self.kind,
-            self.store,
+            self.lean,
             QbitClient(self.qbit.url),
             ArrClient(instance),
             clock=self.clock,
@@ -137,9 +141,11 @@ def pipeline(request: pytest.FixtureRequest, qbit: QbitHandle, workdir: Path) ->
         config_path = workdir / "config.yaml"
         config = write_config(config_path, doc)
         store = Store.open(config.database.url)
+        lean = LeanStore.open(config.database.url)
         try:
-            yield Pipeline(kind, category, qbit, arr, store, config, config_path, Clock())
+            yield Pipeline(kind, category, qbit, arr, store, config, config_path, Clock(), lean)
         finally:
+            lean.close()
             store.close()
 
 
@@ -392,8 +398,9 @@ def test_real_download_from_a_peer_completes_and_is_imported_once(
             )
             config_path = workdir / kind / "config.yaml"
             config = write_config(config_path, doc)
-            with Store.open(f"sqlite:///{workdir / kind / 'state.db'}") as store:
-                p = Pipeline(kind, category, leecher, arr, store, config, config_path, Clock())
+            url = f"sqlite:///{workdir / kind / 'state.db'}"
+            with Store.open(url) as store, LeanStore.open(url) as lean:
+                p = Pipeline(kind, category, leecher, arr, store, config, config_path, Clock(), lean)
                 ext = ".flac" if kind == "lidarr" else ".mkv"
                 files = {f"Track{i}{ext}": 256 * KiB for i in range(3)}
                 added = add_downloading(
@@ -634,13 +641,13 @@ def test_torrent_topics_show_new_strikes_and_an_idle_cycle_reads_no_rows(
     manager = p.manager(stalled_strikes=10)
     manager.publisher = CapturedPublisher()
     reads: list[int] = []
-    real = p.store.get_torrents
+    real = p.lean.torrent_rows
 
     def counting(*args: Any, **kwargs: Any) -> Any:
         reads.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(p.store, "get_torrents", counting)
+    monkeypatch.setattr(p.lean, "torrent_rows", counting)
     manager.cycle()
     assert manager.publisher.torrents[h]["strikes"] == 1  # written this cycle, read back
     p.clock.advance(120)
@@ -662,6 +669,7 @@ def test_torrent_topics_show_new_strikes_and_an_idle_cycle_reads_no_rows(
     for _ in range(3):  # settle: first sighting, file list, state changes
         other.cycle()
         time.sleep(0.5)
+    assert reads, "cycles that wrote rows read them back (the counter counts)"
     reads.clear()
     other.publisher.torrents.clear()
     synced: list[Any] = []
