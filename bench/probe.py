@@ -3,8 +3,8 @@
 Builds the manager exactly as ``qbitrr-mqtt manager NAME`` does (store, qBittorrent and Arr
 clients, MQTT publisher, metrics), then runs ``cycles`` cycles back to back and measures each
 one: wall and CPU time (``time.process_time``: every thread of this process), HTTP requests
-and bytes from qBittorrent and the Arr, SQL statements and writes (an SQLAlchemy
-``before_cursor_execute`` listener), MQTT messages sent, torrents that changed, actions taken.
+and bytes from qBittorrent and the Arr, SQL statements and writes (counted by the lean
+store's ``Database``), MQTT messages sent, torrents that changed, actions taken.
 At the end it reads its own RSS, so the harness's imports never count. Prints one JSON line.
 
 SPEC (JSON): ``config``, ``instance``, ``cycles``, ``pause`` (seconds between cycles),
@@ -33,22 +33,6 @@ def rss_kib() -> tuple[int, int]:
     return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
 
 
-class SqlCounter:
-    """Counts statements and writes on an engine."""
-
-    def __init__(self, engine: Any) -> None:
-        from sqlalchemy import event
-
-        self.statements = 0
-        self.writes = 0
-        event.listen(engine, "before_cursor_execute", self._seen)
-
-    def _seen(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        self.statements += 1
-        if statement.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE"):
-            self.writes += 1
-
-
 def _view(torrents: dict[str, dict[str, Any]]) -> dict[str, tuple[Any, ...]]:
     return {h: tuple(t.get(k) for k in WATCHED) for h, t in torrents.items()}
 
@@ -61,13 +45,13 @@ def main(spec: dict[str, Any]) -> dict[str, Any]:
     from qbitrr_mqtt.manager.loop import Manager
     from qbitrr_mqtt.manager.main import _mqtt
     from qbitrr_mqtt.metrics import ProcessMetrics
-    from qbitrr_mqtt.store import Store
+    from qbitrr_mqtt.store.lean import LeanStore
 
     config = load_config(spec["config"])
     name = spec["instance"]
     instance = config.arr[name]
-    store = Store.open(config.database.url)
-    sql = SqlCounter(store.engine)
+    store = LeanStore.open(config.database.url)  # what manager/main.py opens
+    sql = store.db  # counts its statements and writes
     qcfg = config.client_for(instance)
     qbit = QbitClient(qcfg.url, timeout=qcfg.timeout)
     arr = ArrClient(instance)
@@ -153,7 +137,7 @@ def _toggle(qbit: Any, manager: Any, spec: dict[str, Any], previous: list[str]) 
     return picked
 
 
-def _between_cycles(manager: Any, sql: SqlCounter, seconds: float) -> dict[str, Any]:
+def _between_cycles(manager: Any, sql: Any, seconds: float) -> dict[str, Any]:
     """SQL statements while the manager waits for its next cycle (its inbox polls)."""
     s0, w0, cpu0 = sql.statements, sql.writes, time.process_time()
     manager._wait_until(time.time() + seconds)
