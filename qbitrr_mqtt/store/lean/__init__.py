@@ -7,12 +7,13 @@ The WebUI, the bridge and the CLI keep :class:`~qbitrr_mqtt.store.Store` (their 
 many and varied); the processes that run all day with a fixed set of statements use this.
 
 It reads and writes the same tables as ``Store`` and returns rows with the same attribute
-names (``tables.py``), so the manager's code is the same on both; ``tests/integration/
-test_store_lean.py`` runs each method against ``Store`` on SQLite and PostgreSQL and
-compares. It never creates or migrates the schema: :meth:`LeanStore.open` finds the
-version, and when the database is new or older it runs ``python -m qbitrr_mqtt.store
-migrate`` (which uses ``Store``) in a child process, so the SQLAlchemy imports never stay
-in this one.
+names (``tables.py``), so the manager's code is the same on both; the
+``tests/integration/test_store_lean_*.py`` files run each method against ``Store`` on SQLite
+and PostgreSQL and compare.
+
+It never creates or migrates the schema: :meth:`LeanStore.open` finds the version, and when
+the database is new or older it runs ``python -m qbitrr_mqtt.store migrate`` (which uses
+``Store``) in a child process, so the SQLAlchemy imports never stay in this one.
 """
 
 from __future__ import annotations

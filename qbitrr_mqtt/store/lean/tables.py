@@ -1,7 +1,8 @@
 """The store's rows as the lean store returns them: slotted dataclasses, one per table.
 
-Field names, order and kinds mirror ``store/models.py`` (``tests/integration/
-test_store_lean.py`` compares them with the SQLModel metadata, so the two cannot drift).
+Field names, order and kinds mirror ``store/models.py``
+(``tests/integration/test_store_lean_tables.py`` compares them with the SQLModel metadata,
+so the two cannot drift).
 A row's attributes read like the SQLModel object's, so code written against either works
 with both. Only the decoding differs from SQLAlchemy's: on SQLite a datetime comes back as
 text and a boolean as 0/1, and :meth:`Table.decode` turns them into aware UTC datetimes and
