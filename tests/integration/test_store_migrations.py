@@ -11,6 +11,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 
 from qbitrr_mqtt.store import SCHEMA_VERSION, SchemaError, SchemaTooNew, Store, make_engine
+from qbitrr_mqtt.store.lean import LeanStore
 from qbitrr_mqtt.store.migrations import migrate
 from qbitrr_mqtt.store.models import TABLES
 from qbitrr_mqtt.store.testing import store_url_fixture  # noqa: F401  (fixture)
@@ -212,3 +213,45 @@ def test_a_failing_step_leaves_the_database_at_its_old_version(engine: Engine) -
     assert "added_in_2" not in inspect(engine).get_table_names()
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM meta")).scalar() == 1
+
+
+# --- LeanStore.open: it never migrates in its own process --------------------------------
+
+
+def test_lean_store_creates_a_fresh_database_through_a_child_process(
+    engine: Engine, store_url: str
+) -> None:
+    with LeanStore.open(store_url) as lean:
+        assert lean.schema_version() == SCHEMA_VERSION
+        lean.upsert_torrents("radarr", [{"hash": "a" * 40, "name": "Movie"}], at=T0)
+    assert set(inspect(engine).get_table_names()) >= {m.__tablename__ for m in TABLES}
+    with Store.open(store_url) as store:
+        assert store.get_torrent("radarr", "a" * 40).name == "Movie"  # type: ignore[union-attr]
+
+
+def test_lean_store_brings_an_older_database_up_to_date(engine: Engine, store_url: str) -> None:
+    _make_version_1(engine)
+    with LeanStore.open(store_url) as lean:
+        assert lean.schema_version() == SCHEMA_VERSION
+        # a v4 column the v1 shape lacked: the child's migration added it
+        lean.upsert_torrents("radarr", [{"hash": "c" * 40, "kept_for_hnr": True}], at=T0)
+        assert lean.get_torrent("radarr", "c" * 40).kept_for_hnr is True  # type: ignore[union-attr]
+    assert _version(engine) == str(SCHEMA_VERSION)
+
+
+def test_lean_store_refuses_a_newer_database_and_leaves_it_alone(
+    engine: Engine, store_url: str
+) -> None:
+    migrate(engine)
+    _set_version(engine, SCHEMA_VERSION + 1)
+    with pytest.raises(SchemaTooNew, match=f"schema version {SCHEMA_VERSION + 1}"):
+        LeanStore.open(store_url)
+    assert _version(engine) == str(SCHEMA_VERSION + 1)
+
+
+def test_lean_store_reports_the_child_migrations_error(engine: Engine, store_url: str) -> None:
+    """Our tables without a version row: the child refuses, and its one line is the error."""
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE torrent (hash VARCHAR PRIMARY KEY)"))
+    with pytest.raises(SchemaError, match="no meta.schema_version"):
+        LeanStore.open(store_url)
