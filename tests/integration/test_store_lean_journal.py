@@ -294,6 +294,7 @@ def test_actions_written_by_one_are_read_by_the_other(
     )
     assert read.mark_published([first.id]) == 1
     assert write.unpublished_actions() == []
+    assert read.last_action_id() == write.last_action_id() == second.id
 
 
 @pytest.mark.parametrize("writer", ["orm", "lean"])

@@ -154,6 +154,11 @@ class JournalPart(LeanBase):
                 changed += cursor.rowcount
         return changed
 
+    def last_action_id(self) -> int:
+        """The newest action's id, 0 when there is none (a cursor: ids only grow)."""
+        with self.db.read() as tx:
+            return int(tx.scalar("SELECT max(id) FROM action") or 0)
+
     # --- searches ------------------------------------------------------------------------
 
     def record_search(
