@@ -9,7 +9,7 @@ thread; the manager keeps them across a cycle).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -24,6 +24,7 @@ from .common import (
     MAX_PAGE,
     NotFound,
     StorageFull,
+    TouchedRows,
     chunks,
     clean,
     full_message,
@@ -34,7 +35,7 @@ from .db import writer
 __all__ = ["CHUNK", "MAX_PAGE", "NotFound", "StorageFull", "StoreBase", "chunks", "clean"]
 
 
-class StoreBase:
+class StoreBase(TouchedRows):
     """Holds the engine; the mixins add the repository methods."""
 
     engine: Engine
@@ -42,29 +43,7 @@ class StoreBase:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._writer = writer(engine)
-        self._touched: dict[str, set[str]] = {}  # instance -> torrent hashes written
-
-    # --- which torrent rows this process changed (the manager's row cache) ---------------
-
-    def track_torrent_writes(self, instance: str) -> None:
-        """Remember the hashes of ``instance`` whose torrent row this store object writes
-        (any method: upserts, strikes, gone marks, an action's ``last_action``), until
-        :meth:`take_touched` hands them over. The manager keeps its rows in memory and
-        re-reads only these, instead of the whole table every cycle."""
-        self._touched.setdefault(instance, set())
-
-    def take_touched(self, instance: str) -> set[str]:
-        """The hashes written since the last call (tracking must be on for ``instance``)."""
-        touched = self._touched.get(instance)
-        if touched is None:
-            raise RuntimeError(f"torrent writes of {instance!r} are not tracked")
-        self._touched[instance] = set()
-        return touched
-
-    def _touch(self, instance: str, hashes: Iterable[str]) -> None:
-        touched = self._touched.get(instance)
-        if touched is not None:  # only a process that asked for it pays
-            touched.update(hashes)
+        TouchedRows.__init__(self)
 
     @property
     def dialect(self) -> str:

@@ -74,6 +74,37 @@ def too_new_message(version: int, target: int) -> str:
     )
 
 
+class TouchedRows:
+    """Which torrent rows this store object wrote, by instance (both stores' base class).
+
+    The manager keeps its torrent rows in memory and re-reads only the ones written
+    (``track_torrent_writes`` once, then ``take_touched`` every cycle); every write path of
+    either store calls ``_touch`` with the hashes it wrote. Only a process that asked pays.
+    """
+
+    def __init__(self) -> None:
+        self._touched: dict[str, set[str]] = {}  # instance -> torrent hashes written
+
+    def track_torrent_writes(self, instance: str) -> None:
+        """Remember the hashes of ``instance`` whose torrent row this store object writes
+        (any method: upserts, strikes, gone marks, an action's ``last_action``), until
+        :meth:`take_touched` hands them over."""
+        self._touched.setdefault(instance, set())
+
+    def take_touched(self, instance: str) -> set[str]:
+        """The hashes written since the last call (tracking must be on for ``instance``)."""
+        touched = self._touched.get(instance)
+        if touched is None:
+            raise RuntimeError(f"torrent writes of {instance!r} are not tracked")
+        self._touched[instance] = set()
+        return touched
+
+    def _touch(self, instance: str, hashes: Iterable[str]) -> None:
+        touched = self._touched.get(instance)
+        if touched is not None:
+            touched.update(hashes)
+
+
 def utcnow() -> datetime:
     """The current time as an aware UTC datetime (the store's only clock)."""
     return datetime.now(UTC)

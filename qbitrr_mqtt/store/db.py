@@ -24,8 +24,6 @@ restart is replaced instead of failing the next cycle.
 
 from __future__ import annotations
 
-import sqlite3
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,11 +31,12 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
+from .lean.db import BUSY_TIMEOUT_MS, enable_wal
+
 if TYPE_CHECKING:
     from .store import Store
 
 DEFAULT_URL = "sqlite:///./data/qbitrr.db"
-BUSY_TIMEOUT_MS = 10_000
 _IMMEDIATE = "qbitrr_begin_immediate"
 
 
@@ -47,25 +46,6 @@ class UnsupportedDatabase(ValueError):
 
 def _is_memory(url: URL) -> bool:
     return url.database in (None, "", ":memory:")
-
-
-def _enable_wal(cursor: Any) -> None:
-    """Switch the file to WAL once (the mode is stored in the file). Switching needs a lock
-    SQLite does not wait for with busy_timeout, so processes opening a new database together
-    (supervisord starts them at once) retry here instead of failing with "locked"."""
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-    delay = 0.01
-    while True:
-        try:
-            if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
-                return
-            cursor.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() >= deadline:
-                raise
-        time.sleep(delay)
-        delay = min(delay * 2, 0.2)
 
 
 def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
@@ -86,7 +66,7 @@ def _sqlite_engine(url: URL, **kwargs: Any) -> Engine:
         try:
             cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             if not _is_memory(url):
-                _enable_wal(cursor)
+                enable_wal(cursor)
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
         finally:

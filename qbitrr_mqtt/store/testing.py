@@ -2,6 +2,7 @@
 
 Imported only by tests: ``from qbitrr_mqtt.store.testing import store_fixture,
 store_url_fixture  # noqa: F401`` gives a module the ``store`` and ``store_url`` fixtures
+(``store_pair_fixture`` gives ``store_pair``: ``Store`` and ``LeanStore`` on one database)
 (the ``_fixture`` names keep ruff from reading the test arguments as redefinitions). Each
 test gets its own database: a SQLite file in ``tmp_path``, or a throwaway PostgreSQL
 database with a random name on 127.0.0.1:5432 (user postgres, trust auth; override with
@@ -22,6 +23,7 @@ import psycopg
 import pytest
 from psycopg import conninfo, sql
 
+from .lean import LeanStore
 from .store import Store
 
 PG_DSN = os.environ.get(
@@ -103,3 +105,15 @@ def store_fixture(store_url: str) -> Iterator[Store]:
         yield opened
     finally:
         opened.close()
+
+
+@pytest.fixture(name="store_pair")
+def store_pair_fixture(store_url: str) -> Iterator[tuple[Store, LeanStore]]:
+    """``Store`` (which creates the schema) and ``LeanStore`` on the same fresh database."""
+    store = Store.open(store_url)
+    lean = LeanStore.open(store_url)
+    try:
+        yield store, lean
+    finally:
+        lean.close()
+        store.close()

@@ -4,7 +4,6 @@ and ``/metrics`` read with Store."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,20 +15,9 @@ from qbitrr_mqtt.metrics import SNAPSHOT_PREFIX, ProcessMetrics, StoreCollector
 from qbitrr_mqtt.store import SCHEMA_VERSION, Meta, NaiveDatetimeError, Store
 from qbitrr_mqtt.store.lean import LeanStore
 from qbitrr_mqtt.store.lean.tables import INSTANCE_STATE, PROCESS_EVENT, PROCESS_HEALTH
-from qbitrr_mqtt.store.testing import store_url_fixture  # noqa: F401
+from qbitrr_mqtt.store.testing import store_pair_fixture, store_url_fixture  # noqa: F401
 
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture(name="both")
-def both_fixture(store_url: str) -> Iterator[tuple[Store, LeanStore]]:
-    store = Store.open(store_url)
-    lean = LeanStore.open(store_url)
-    try:
-        yield store, lean
-    finally:
-        lean.close()
-        store.close()
 
 
 def as_dict(row: Any, names: tuple[str, ...], skip: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -44,8 +32,8 @@ def state(row: Any) -> dict[str, Any]:
     return as_dict(row, INSTANCE_STATE.names, ("instance",))
 
 
-def test_process_events_written_by_lean_read_by_store(both: tuple[Store, LeanStore]) -> None:
-    store, lean = both
+def test_process_events_written_by_lean_read_by_store(store_pair: tuple[Store, LeanStore]) -> None:
+    store, lean = store_pair
     first = lean.record_process_event("manager-a", None, "STARTING", at=T0)
     second = lean.record_process_event(
         "manager-a", "STARTING", "RUNNING", pid=42, expected=True, detail="up", at=T0
@@ -91,8 +79,8 @@ def run_health(store: Store | LeanStore, name: str) -> list[Any]:
     return out
 
 
-def test_process_health_upserts_agree(both: tuple[Store, LeanStore]) -> None:
-    store, lean = both
+def test_process_health_upserts_agree(store_pair: tuple[Store, LeanStore]) -> None:
+    store, lean = store_pair
     orm, thin = run_health(store, "orm"), run_health(lean, "lean")
     assert orm == thin
     assert thin[0]["state"] == "UNKNOWN" and thin[1]["pid"] == 7 and thin[2]["pid"] is None
@@ -109,8 +97,8 @@ def test_process_health_upserts_agree(both: tuple[Store, LeanStore]) -> None:
     assert health(store.get_process_health("lean")) == thin[3]
 
 
-def test_updated_at_and_heartbeat_default_to_now(both: tuple[Store, LeanStore]) -> None:
-    _, lean = both
+def test_updated_at_and_heartbeat_default_to_now(store_pair: tuple[Store, LeanStore]) -> None:
+    _, lean = store_pair
     before = datetime.now(UTC)
     row = lean.upsert_process_health("p", state="RUNNING")
     beat = lean.upsert_instance_state("radarr", queue_size=3)
@@ -143,8 +131,8 @@ def run_state(store: Store | LeanStore, instance: str) -> list[Any]:
     return out
 
 
-def test_instance_state_upserts_agree(both: tuple[Store, LeanStore]) -> None:
-    store, lean = both
+def test_instance_state_upserts_agree(store_pair: tuple[Store, LeanStore]) -> None:
+    store, lean = store_pair
     orm, thin = run_state(store, "orm"), run_state(lean, "lean")
     assert orm == thin
     assert thin[1]["counts"] == '{"downloading":5,"stalled":2}' and thin[2]["counts"] == "{}"
@@ -158,8 +146,8 @@ def test_instance_state_upserts_agree(both: tuple[Store, LeanStore]) -> None:
         lean.upsert_instance_state("lean", heartbeat="now")
 
 
-def test_put_meta_inserts_then_replaces_on_both(both: tuple[Store, LeanStore]) -> None:
-    store, lean = both
+def test_put_meta_inserts_then_replaces_on_both(store_pair: tuple[Store, LeanStore]) -> None:
+    store, lean = store_pair
     lean.put_meta("metrics:a", "1")
     store.put_meta("metrics:b", "2")
     lean.put_meta("metrics:b", "3")
@@ -172,9 +160,9 @@ def test_put_meta_inserts_then_replaces_on_both(both: tuple[Store, LeanStore]) -
 
 
 def test_metrics_saved_through_lean_are_scraped_by_the_webui(
-    both: tuple[Store, LeanStore],
+    store_pair: tuple[Store, LeanStore],
 ) -> None:
-    store, lean = both
+    store, lean = store_pair
     metrics = ProcessMetrics("manager-radarr", "radarr")
     metrics.cycle(0.3)
     metrics.strike("stalled")
@@ -193,8 +181,10 @@ def meta(store: Store) -> dict[str, str]:
         return {m.key: m.value for m in s.exec(select(Meta))}
 
 
-def test_the_listener_sink_writes_lean_rows_store_reads(both: tuple[Store, LeanStore]) -> None:
-    store, lean = both
+def test_the_listener_sink_writes_lean_rows_store_reads(
+    store_pair: tuple[Store, LeanStore],
+) -> None:
+    store, lean = store_pair
     tracker = HealthTracker([StoreSink(lean)])
     tracker.on_event(
         "manager-a", from_state="STOPPED", to_state="STARTING", pid=None, expected=None, at=T0

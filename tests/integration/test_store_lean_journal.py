@@ -20,8 +20,9 @@ from qbitrr_mqtt.store import NotFound, Store
 from qbitrr_mqtt.store.common import NaiveDatetimeError
 from qbitrr_mqtt.store.lean import LeanStore
 from qbitrr_mqtt.store.lean.tables import ACTION, COMMAND, OUTBOX, SEARCH, Table
-from qbitrr_mqtt.store.testing import (
+from qbitrr_mqtt.store.testing import (  # noqa: F401
     sqlite_url,
+    store_pair_fixture,
     store_url_fixture,  # noqa: F401
     temp_postgres_database,
 )
@@ -80,18 +81,6 @@ def twins_fixture(store_url: str, second_url: str) -> Iterator[Twins]:
     finally:
         lean.close()
         orm_b.close()
-        orm.close()
-
-
-@pytest.fixture(name="pair")
-def pair_fixture(store_url: str) -> Iterator[tuple[Store, LeanStore]]:
-    """Store and LeanStore on one database."""
-    orm = Store.open(store_url)
-    lean = LeanStore.open(store_url)
-    try:
-        yield orm, lean
-    finally:
-        lean.close()
         orm.close()
 
 
@@ -273,9 +262,9 @@ def test_outbox_calls_give_the_same_rows(twins: Twins) -> None:
 
 @pytest.mark.parametrize("writer", ["orm", "lean"])
 def test_actions_written_by_one_are_read_by_the_other(
-    pair: tuple[Store, LeanStore], writer: str
+    store_pair: tuple[Store, LeanStore], writer: str
 ) -> None:
-    orm, lean = pair
+    orm, lean = store_pair
     write, read = (orm, lean) if writer == "orm" else (lean, orm)
     orm.upsert_torrents("radarr", [{"hash": HASH}], at=T0)
     first: Any = write.record_intent("radarr", HASH, "M", "remove", "r", key="k", at=T0)
@@ -299,9 +288,9 @@ def test_actions_written_by_one_are_read_by_the_other(
 
 @pytest.mark.parametrize("writer", ["orm", "lean"])
 def test_searches_written_by_one_are_read_by_the_other(
-    pair: tuple[Store, LeanStore], writer: str
+    store_pair: tuple[Store, LeanStore], writer: str
 ) -> None:
-    orm, lean = pair
+    orm, lean = store_pair
     write, read = (orm, lean) if writer == "orm" else (lean, orm)
     older: Any = write.record_search("radarr", 42, "manual", at=sec(0.5))
     newer: Any = read.record_search("radarr", 42, "manual", at=sec(0.75))  # sub-second order
@@ -316,9 +305,9 @@ def test_searches_written_by_one_are_read_by_the_other(
 
 @pytest.mark.parametrize("writer", ["orm", "lean"])
 def test_commands_written_by_one_are_read_by_the_other(
-    pair: tuple[Store, LeanStore], writer: str
+    store_pair: tuple[Store, LeanStore], writer: str
 ) -> None:
-    orm, lean = pair
+    orm, lean = store_pair
     write, read = (orm, lean) if writer == "orm" else (lean, orm)
     first: Any = write.enqueue_command("search", "radarr", {"ids": [1]}, "mqtt", "tx")
     second: Any = read.enqueue_command("run_now", "radarr", {}, "http")
@@ -340,9 +329,9 @@ def test_commands_written_by_one_are_read_by_the_other(
 
 @pytest.mark.parametrize("writer", ["orm", "lean"])
 def test_outbox_written_by_one_is_read_by_the_other(
-    pair: tuple[Store, LeanStore], writer: str
+    store_pair: tuple[Store, LeanStore], writer: str
 ) -> None:
-    orm, lean = pair
+    orm, lean = store_pair
     write, read = (orm, lean) if writer == "orm" else (lean, orm)
     write.outbox_put("t/r", "old", retain=True, at=T0, owner="m")
     write.outbox_put("t/e", "event", at=sec(1), owner="m")
@@ -361,9 +350,9 @@ def test_outbox_written_by_one_is_read_by_the_other(
 # --- errors -----------------------------------------------------------------------------
 
 
-def test_missing_rows_and_naive_datetimes_fail_alike(pair: tuple[Store, LeanStore]) -> None:
+def test_missing_rows_and_naive_datetimes_fail_alike(store_pair: tuple[Store, LeanStore]) -> None:
     naive = datetime(2024, 5, 1, 12, 0)
-    for store in pair:
+    for store in store_pair:
         with pytest.raises(NotFound, match="no action 999"):
             store.mark_done(999)
         with pytest.raises(NotFound, match="no action 999"):
@@ -386,9 +375,9 @@ def test_missing_rows_and_naive_datetimes_fail_alike(pair: tuple[Store, LeanStor
         with pytest.raises(NaiveDatetimeError):
             store.mark_done(intent.id, at=naive)
         store.mark_failed(intent.id, "cleanup")  # the next store starts with no intent
-    orm, lean = pair
+    orm, lean = store_pair
     # nothing half-written by the failed calls, as seen by either implementation
-    for store in pair:
+    for store in store_pair:
         assert store.action_by_key("naive") is None
         assert store.pending_intents("radarr") == []
         assert store.outbox_size() == 0
@@ -470,8 +459,8 @@ def test_two_lean_stores_record_one_key_once(store_url: str) -> None:
             store.close()
 
 
-def test_done_touches_the_torrent_only_when_it_ran(pair: tuple[Store, LeanStore]) -> None:
-    orm, lean = pair
+def test_done_touches_the_torrent_only_when_it_ran(store_pair: tuple[Store, LeanStore]) -> None:
+    orm, lean = store_pair
     lean.track_torrent_writes("radarr")
     done = lean.record_intent("radarr", HASH, "M", "remove", "r", at=T0)
     failed = lean.record_intent("radarr", HASH2, "M", "remove", "r", at=T0)

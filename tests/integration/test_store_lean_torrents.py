@@ -8,8 +8,8 @@ the same errors and record the same touched hashes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +18,7 @@ from qbitrr_mqtt.store import NaiveDatetimeError, NotFound, StorageFull, Store
 from qbitrr_mqtt.store.common import CHUNK
 from qbitrr_mqtt.store.lean import LeanStore
 from qbitrr_mqtt.store.lean.tables import STRIKE, TORRENT
-from qbitrr_mqtt.store.testing import store_url_fixture  # noqa: F401
+from qbitrr_mqtt.store.testing import sqlite_url, store_pair_fixture, store_url_fixture  # noqa: F401
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 ORM, LEAN = "orm", "lean"  # one instance per store in the same database
@@ -26,18 +26,6 @@ ORM, LEAN = "orm", "lean"  # one instance per store in the same database
 
 def h(i: int) -> str:
     return f"{i:040x}"
-
-
-@pytest.fixture(name="both")
-def both_fixture(store_url: str) -> Iterator[tuple[Store, LeanStore]]:
-    """Store (which creates the schema) and LeanStore on the same fresh database."""
-    store = Store.open(store_url)
-    lean = LeanStore.open(store_url)
-    try:
-        yield store, lean
-    finally:
-        lean.close()
-        store.close()
 
 
 def torrent_fields(row: Any, *, instance: bool = True) -> dict[str, Any]:
@@ -81,8 +69,8 @@ def sample_rows(n: int) -> list[dict[str, Any]]:
 # --- one writes, the other reads -----------------------------------------------------------
 
 
-def test_what_store_writes_lean_reads_field_for_field(both: tuple[Store, LeanStore]) -> None:
-    store, lean = both
+def test_what_store_writes_lean_reads_field_for_field(store_pair: tuple[Store, LeanStore]) -> None:
+    store, lean = store_pair
     store.upsert_torrents(ORM, sample_rows(5), at=T0)
     store.upsert_torrents(ORM, [{"hash": h(1), "imported": True, "rechecks": 2}], at=T0)
     store.add_strike(ORM, h(2), "stalled", at=T0 + timedelta(minutes=1), downloaded=7)
@@ -112,8 +100,8 @@ def test_what_store_writes_lean_reads_field_for_field(both: tuple[Store, LeanSto
     ]
 
 
-def test_what_lean_writes_store_reads_field_for_field(both: tuple[Store, LeanStore]) -> None:
-    store, lean = both
+def test_what_lean_writes_store_reads_field_for_field(store_pair: tuple[Store, LeanStore]) -> None:
+    store, lean = store_pair
     lean.upsert_torrents(LEAN, sample_rows(5), at=T0)
     lean.upsert_torrents(LEAN, [{"hash": h(1), "kept_for_hnr": True, "name": "B"}], at=T0)
     lean.add_strike(LEAN, h(2), "stalled", at=T0 + timedelta(minutes=1), downloaded=7)
@@ -179,8 +167,8 @@ def run_sequence(store: Store | LeanStore, instance: str) -> list[Any]:
     return out
 
 
-def test_the_same_calls_give_the_same_results(both: tuple[Store, LeanStore]) -> None:
-    store, lean = both
+def test_the_same_calls_give_the_same_results(store_pair: tuple[Store, LeanStore]) -> None:
+    store, lean = store_pair
     orm_results = run_sequence(store, ORM)
     lean_results = run_sequence(lean, LEAN)
     for i, (a, b) in enumerate(zip(orm_results, lean_results, strict=True)):
@@ -194,10 +182,10 @@ def test_the_same_calls_give_the_same_results(both: tuple[Store, LeanStore]) -> 
 
 
 def test_strike_count_equals_strike_rows_across_both_stores(
-    both: tuple[Store, LeanStore],
+    store_pair: tuple[Store, LeanStore],
 ) -> None:
     """Strikes given alternately by the two stores: the count is the number of rows."""
-    store, lean = both
+    store, lean = store_pair
     lean.upsert_torrents(LEAN, [{"hash": h(1)}], at=T0)
     counts = []
     for i in range(6):
@@ -211,8 +199,8 @@ def test_strike_count_equals_strike_rows_across_both_stores(
     assert store.list_strikes(LEAN, h(1)) == [] and store.get_torrent(LEAN, h(1)).strikes == 0  # type: ignore[union-attr]
 
 
-def test_more_hashes_than_one_in_list_are_chunked(both: tuple[Store, LeanStore]) -> None:
-    store, lean = both
+def test_more_hashes_than_one_in_list_are_chunked(store_pair: tuple[Store, LeanStore]) -> None:
+    store, lean = store_pair
     n = 2 * CHUNK + 17
     lean.track_torrent_writes(LEAN)
     made = lean.upsert_torrents(LEAN, [{"hash": h(i), "size": i} for i in range(n)], at=T0)
@@ -242,18 +230,24 @@ def test_more_hashes_than_one_in_list_are_chunked(both: tuple[Store, LeanStore])
     ],
 )
 def test_upsert_refuses_what_store_refuses_and_writes_nothing(
-    both: tuple[Store, LeanStore], rows: list[dict[str, Any]], at: Any, error: type, match: str
+    store_pair: tuple[Store, LeanStore],
+    rows: list[dict[str, Any]],
+    at: Any,
+    error: type,
+    match: str,
 ) -> None:
-    for writer, instance in ((both[0], ORM), (both[1], LEAN)):
+    for writer, instance in ((store_pair[0], ORM), (store_pair[1], LEAN)):
         writer.track_torrent_writes(instance)
         with pytest.raises(error, match=match):
             writer.upsert_torrents(instance, rows, at=at)
         assert writer.take_touched(instance) == set()
-    assert both[1].torrent_rows(ORM) == {} and both[1].torrent_rows(LEAN) == {}
+    assert store_pair[1].torrent_rows(ORM) == {} and store_pair[1].torrent_rows(LEAN) == {}
 
 
-def test_strikes_and_gone_marks_refuse_what_store_refuses(both: tuple[Store, LeanStore]) -> None:
-    for writer, instance in ((both[0], ORM), (both[1], LEAN)):
+def test_strikes_and_gone_marks_refuse_what_store_refuses(
+    store_pair: tuple[Store, LeanStore],
+) -> None:
+    for writer, instance in ((store_pair[0], ORM), (store_pair[1], LEAN)):
         with pytest.raises(NotFound, match="no torrent"):
             writer.add_strike(instance, h(1), "stalled")
         writer.upsert_torrents(instance, [{"hash": h(1)}], at=T0)
@@ -264,16 +258,17 @@ def test_strikes_and_gone_marks_refuse_what_store_refuses(both: tuple[Store, Lea
         with pytest.raises(RuntimeError, match="not tracked"):
             writer.take_touched("nobody")
     for instance in (ORM, LEAN):
-        assert both[1].list_strikes(instance, h(1)) == []
-        row = both[1].get_torrent(instance, h(1))
+        assert store_pair[1].list_strikes(instance, h(1)) == []
+        row = store_pair[1].get_torrent(instance, h(1))
         assert row is not None and row.strikes == 0 and row.gone_at is None
 
 
 def test_a_full_sqlite_database_raises_storage_full_and_keeps_what_was_there(
-    store_url: str,
+    tmp_path: Path,
 ) -> None:
-    if not store_url.startswith("sqlite"):
-        pytest.skip("max_page_count is SQLite's; the PostgreSQL path is the same error check")
+    """SQLite's max_page_count stands in for a full disk (the same SQLITE_FULL error);
+    PostgreSQL's disk-full check is the shared ``is_disk_full``, tested in test_storage_full."""
+    store_url = sqlite_url(tmp_path)
     Store.open(store_url).close()
     lean = LeanStore.open(store_url)
     try:

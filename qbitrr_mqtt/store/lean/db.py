@@ -81,9 +81,11 @@ def in_params(prefix: str, values: Sequence[Any]) -> tuple[str, dict[str, Any]]:
     return ", ".join(f":{n}" for n in names), dict(zip(names, values, strict=True))
 
 
-def _enable_wal(conn: sqlite3.Connection) -> None:
-    """Switch the file to WAL once; retried while another process holds the lock it needs
-    (the same loop as ``store/db.py``: supervisord starts every program at once)."""
+def enable_wal(conn: Any) -> None:
+    """Switch the SQLite file behind ``conn`` (a connection or cursor) to WAL once (the mode
+    is stored in the file). Switching needs a lock SQLite does not wait for with
+    busy_timeout, so processes opening a new database together (supervisord starts them at
+    once) retry here instead of failing with "locked". Both stores' connections call it."""
     deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
     delay = 0.01
     while True:
@@ -188,7 +190,7 @@ class Database:
                 uri=bool(self._query.get("uri")),
             )
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            _enable_wal(conn)
+            enable_wal(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
         else:
