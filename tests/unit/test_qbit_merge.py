@@ -1,6 +1,10 @@
 """merge_maindata: how partial ``sync/maindata`` answers fold into the full state."""
 
-from qbitrr_mqtt.clients.qbit import MainData, merge_maindata
+import json
+
+import pytest
+
+from qbitrr_mqtt.clients.qbit import MainData, merge_maindata, parse_maindata
 
 FULL = {
     "rid": 1,
@@ -61,3 +65,55 @@ def test_kept_fields_only_and_a_tick_of_other_fields_is_no_change():
     moved = merge_maindata(same, {"rid": 4, "torrents": {"aa": {"state": "stalledUP", "upspeed": 1}}}, keep)  # fmt: skip
     assert moved.changed == {"aa"} and moved.torrents["aa"] == {**before, "state": "stalledUP"}
     assert before["state"] == "uploading"  # the old dict is never changed in place
+
+
+# parse_maindata: the answer's bytes, torrent objects trimmed to the kept fields as they are read.
+ANSWER = json.dumps(
+    {
+        "rid": 5,
+        "full_update": True,
+        "torrents": {
+            "AA": {"name": "alpha", "state": "uploading", "save_path": "/data/x", "time_active": 5,
+                   "magnet_uri": "magnet:?xt=urn:btih:aa", "upspeed": 0, "tags": ""},
+            "bb": {"name": "beta", "state": "uploading", "save_path": "/data/x", "time_active": 9},
+            "cc": {"state": "pausedUP"},  # a partial entry without a marker: kept whole
+        },
+        "server_state": {"dl_info_speed": 5, "free_space_on_disk": 100, "up_rate_limit": 0},
+        "categories": {"radarr": {"name": "radarr", "savePath": "/data"}},
+        "trackers": {"http://t/announce": ["aa"]},
+        "tags": ["x"],
+    }
+).encode()  # fmt: skip
+KEEP = frozenset({"hash", "name", "state", "save_path", "tags"})
+
+
+def test_parse_trims_torrents_and_leaves_every_other_object_whole():
+    data = parse_maindata(ANSWER, KEEP)
+    assert data["torrents"]["AA"] == {"name": "alpha", "state": "uploading", "save_path": "/data/x", "tags": ""}  # fmt: skip
+    assert data["torrents"]["bb"] == {"name": "beta", "state": "uploading", "save_path": "/data/x"}
+    assert data["torrents"]["cc"] == {"state": "pausedUP"}
+    assert data["server_state"] == {"dl_info_speed": 5, "free_space_on_disk": 100, "up_rate_limit": 0}  # fmt: skip
+    assert data["categories"] == {"radarr": {"name": "radarr", "savePath": "/data"}}
+    assert data["trackers"] == {"http://t/announce": ["aa"]} and data["rid"] == 5
+
+
+def test_parse_without_keep_is_plain_json_and_merging_gives_the_same_state():
+    assert parse_maindata(ANSWER) == json.loads(ANSWER)
+    trimmed = merge_maindata(MainData(), parse_maindata(ANSWER, KEEP), KEEP)
+    whole = merge_maindata(MainData(), json.loads(ANSWER), KEEP)
+    assert trimmed.torrents == whole.torrents and trimmed.server_state == whole.server_state
+
+
+def test_parse_shares_equal_strings_of_shared_fields_across_answers():
+    shared: dict[str, str] = {}
+    first = parse_maindata(ANSWER, KEEP, shared)["torrents"]
+    second = parse_maindata(ANSWER, KEEP, shared)["torrents"]
+    assert first["AA"]["save_path"] is first["bb"]["save_path"] is second["AA"]["save_path"]
+    assert first["AA"]["state"] is second["bb"]["state"]
+    assert first["AA"]["name"] is not second["AA"]["name"]  # a name is not a shared field
+
+
+@pytest.mark.parametrize("body", [b"[1, 2]", b"{not json", b""])
+def test_parse_refuses_what_is_not_a_json_object(body):
+    with pytest.raises(ValueError):
+        parse_maindata(body, KEEP)
