@@ -198,8 +198,8 @@ class ResponseCache:
     read under (see the module docstring). Identical requests that miss at the same time
     share one computation."""
 
-    def __init__(self, token: ChangeToken | None, max_bytes: int = CACHE_BYTES) -> None:
-        self.token = token
+    def __init__(self, source: ChangeToken | None, max_bytes: int = CACHE_BYTES) -> None:
+        self.source = source
         self.max_bytes = max_bytes
         self._seen: Hashable | None = None
         self._entries: OrderedDict[Hashable, bytes] = OrderedDict()
@@ -211,15 +211,15 @@ class ResponseCache:
     async def get(self, key: Hashable, make: Callable[[], Awaitable[bytes]]) -> bytes:
         """The body for ``key``: cached if the store has not changed since it was read,
         else ``make()``'s (shared with identical requests waiting now)."""
-        token = await self.token.current() if self.token is not None else None
-        if token is None:
+        mark = await self.source.current() if self.source is not None else None
+        if mark is None:
             self.misses += 1
             return await make()
-        if token != self._seen:  # something was committed: every entry is stale
+        if mark != self._seen:  # something was committed: every entry is stale
             self._entries.clear()
             self._pending = {}
             self._size = 0
-            self._seen = token
+            self._seen = mark
         body = self._entries.get(key)
         if body is not None:
             self.hits += 1
@@ -230,13 +230,13 @@ class ResponseCache:
             self.misses += 1
             pending = asyncio.ensure_future(make())
             self._pending[key] = pending
-            pending.add_done_callback(lambda done: self._made(key, token, done))
+            pending.add_done_callback(lambda done: self._made(key, mark, done))
         return await asyncio.shield(pending)
 
-    def _made(self, key: Hashable, token: Hashable, done: asyncio.Future[bytes]) -> None:
+    def _made(self, key: Hashable, mark: Hashable, done: asyncio.Future[bytes]) -> None:
         if self._pending.get(key) is done:
             del self._pending[key]
-        if token != self._seen or done.cancelled() or done.exception() is not None:
+        if mark != self._seen or done.cancelled() or done.exception() is not None:
             return  # read under a token that is no longer current, or failed: not kept
         body = done.result()
         if len(body) > self.max_bytes // 4:
@@ -248,5 +248,5 @@ class ResponseCache:
             self._size -= len(old)
 
     def close(self) -> None:
-        if self.token is not None:
-            self.token.close()
+        if self.source is not None:
+            self.source.close()

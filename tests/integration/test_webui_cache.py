@@ -118,7 +118,7 @@ async def test_a_write_by_another_process_is_seen_by_the_next_request(
 ) -> None:
     _fill(store)
     cache: ResponseCache = served.app[SHARED].responses
-    assert cache.token is not None, "a file or server database has a change token"
+    assert cache.source is not None, "a file or server database has a change token"
     first = await _page(served, "limit=10")
     again = await _page(served, "limit=10")
     assert again == first
