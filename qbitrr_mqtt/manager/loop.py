@@ -58,6 +58,13 @@ METRICS_SAVE_INTERVAL = 30.0
 TRIM_AFTER = 500
 #: Seconds between two heartbeat writes of an unchanged instance state (see the watchdog).
 HEARTBEAT_EVERY = 60.0
+#: Torrent rows written per store call. The first cycle writes every torrent; in one call
+#: the store's per-row objects of all of them exist at once, and the heap keeps that size
+#: after they are freed (measured with the ORM store at 10,000 torrents: +77 MB of RSS in
+#: one call, +18 MB in chunks of 500).
+WRITE_CHUNK = 500
+#: Recorded fields that follow ``downloaded`` (written only when it grew): not compared.
+ACTIVITY_FIELDS = ("last_activity", "last_progress_bytes")
 
 
 class Manager:
@@ -104,7 +111,7 @@ class Manager:
         self._files: dict[str, tuple[Any, ...]] = {}
         self._private: dict[str, bool] = {}
         self._notes: dict[str, str] = {}
-        self._written: dict[str, dict[str, Any]] = {}
+        self._written: dict[str, tuple[Any, ...]] = {}  # see _stable
         self._queue: dict[str, tuple[Any, ...]] = {}
         self._torrents: dict[str, dict[str, Any]] = {}
         self.qbit_ok = False
@@ -684,16 +691,18 @@ class Manager:
             if prev_downloaded is None or t.downloaded > prev_downloaded:
                 data["last_activity"] = at
                 data["last_progress_bytes"] = t.downloaded
+            stable = _stable(data)
             if (
-                self._written.get(t.hash) == _stable(data)
+                self._written.get(t.hash) == stable
                 and row is not None
                 and row.gone_at is None
+                and "last_activity" not in data  # the row is behind: write it
             ):
                 continue
-            self._written[t.hash] = _stable(data)
+            self._written[t.hash] = stable
             changed.append(data)
-        if changed:
-            self.store.upsert_torrents(self.name, changed, at=at)
+        for start in range(0, len(changed), WRITE_CHUNK):
+            self.store.upsert_torrents(self.name, changed[start : start + WRITE_CHUNK], at=at)
         gone = [h for h in rows.keys() - self._torrents.keys() if rows[h].gone_at is None]
         if gone:
             self.store.mark_gone(self.name, gone, at=at)
@@ -931,8 +940,16 @@ def _left_the_queue(snap: TorrentSnapshot, row: Any) -> bool:
     return row.arr_queue_id is not None or row.import_sent_at is not None
 
 
-def _stable(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in data.items() if k not in ("last_activity",)}
+#: The key tuples of ``_stable`` values, one object per distinct set of keys.
+_KEYS: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def _stable(data: dict[str, Any]) -> tuple[Any, ...]:
+    """What a recorded torrent row says, to compare with the next cycle's: the fields and
+    values except the activity ones (``downloaded`` is compared itself), as two tuples (the
+    keys' shared with every other torrent): a third of a dict's memory."""
+    keys = tuple(k for k in data if k not in ACTIVITY_FIELDS)
+    return (_KEYS.setdefault(keys, keys), tuple(data[k] for k in keys))
 
 
 def _json(data: Any) -> str:

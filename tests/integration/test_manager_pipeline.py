@@ -731,3 +731,35 @@ def test_run_now_and_search_are_answered_while_a_cycle_waits_for_qbittorrent(
         release.set()
         manager.stopping = True
         runner.join(30)
+
+
+@pytest.mark.parametrize("pipeline", ["radarr"], indirect=True)
+def test_a_recorded_torrent_is_written_again_only_when_what_it_records_changes(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = pipeline
+    calm = add_seeding(p.qbit, f"Kept.{p.category}", release_files(p, "Kept"), category=p.category)
+    api(p.qbit).torrents_pause(torrent_hashes=calm.hash)
+    wait_for(lambda: info(api(p.qbit), calm.hash)["state"] in ("pausedUP", "stoppedUP"), "stopped")
+    manager = p.manager()
+    written: list[str] = []
+    real = p.lean.upsert_torrents
+
+    def counting(instance: str, rows: Any, *args: Any, **kwargs: Any) -> Any:
+        rows = list(rows)
+        written.extend(r["hash"] for r in rows)
+        return real(instance, rows, *args, **kwargs)
+
+    monkeypatch.setattr(p.lean, "upsert_torrents", counting)
+    manager.cycle()
+    assert calm.hash in written, "first sighting: recorded"
+    for _ in range(3):  # the import is sent (a write), the row read back is a new object
+        written.clear()
+        p.clock.advance(60)
+        manager.cycle()
+    assert written == [], "the row already says what the torrent is: not written again"
+    api(p.qbit).torrents_resume(torrent_hashes=calm.hash)
+    wait_for(lambda: info(api(p.qbit), calm.hash)["state"] not in ("pausedUP", "stoppedUP"), "on")
+    manager.cycle()
+    assert written == [calm.hash], "its state changed: recorded"
+    assert p.lean.torrent_rows(p.kind, hashes=[calm.hash])[calm.hash].state != "pausedUP"
