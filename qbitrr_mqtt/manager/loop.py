@@ -132,6 +132,7 @@ class Manager:
         self._rows: dict[str, Any] | None = None
         self._snaps: dict[str, tuple[Any, ...]] = {}
         self._verdict_snaps: dict[str, tuple[Any, ...]] = {}
+        self._probing: set[str] = set()  # submitted to ffprobe, no verdict yet
         self._recorded: dict[str, tuple[Any, ...]] = {}
         self._published: dict[str, tuple[Any, ...]] = {}
         self._snapmap: dict[str, TorrentSnapshot] = {}  # every torrent's current snapshot
@@ -272,8 +273,8 @@ class Manager:
         ctx = self._context(maindata.server_state, now)
         snapshots, fresh = self._build_snapshots(maindata, torrents, rows, queue_before, now)
         if self.instance.policy.validate_media:
-            snapshots = self._with_media_verdicts(snapshots, ctx)
-            fresh = snapshots  # verdicts arrive in the background: look at every torrent
+            snapshots, judged = self._with_media_verdicts(snapshots, fresh, ctx)
+            fresh += judged  # a verdict that arrived makes a new snapshot
         self._record_torrents(fresh, rows, now, queue_read=queue_records is not None)
         result = decide_cycle(snapshots, ctx, memo=self.memo)
         if result.blocked and self.cycles % 10 == 0:
@@ -497,33 +498,50 @@ class Manager:
     # --- media validation and folder cleanup (issue 10) -----------------------------------
 
     def _with_media_verdicts(
-        self, snapshots: list[TorrentSnapshot], ctx: Context
-    ) -> list[TorrentSnapshot]:
+        self, snapshots: list[TorrentSnapshot], fresh: list[TorrentSnapshot], ctx: Context
+    ) -> tuple[list[TorrentSnapshot], list[TorrentSnapshot]]:
         """Hand finished torrents' media files to ffprobe (in the background) and attach the
-        verdicts known so far; the policy holds the import until a verdict passes."""
-        if not self.instance.policy.validate_media:
-            return snapshots
+        verdicts known so far; the policy holds the import until a verdict passes. Returns
+        every snapshot, and the ones that got a verdict attached this cycle.
+
+        What a probe needs is in the snapshot (file list, import state) and the policy, so
+        only snapshots built anew this cycle (``fresh``) can need one; verdicts are asked for
+        only while a probe runs. An unchanged torrent keeps last cycle's object, verdict and
+        all (the policy memo recognises it): an idle cycle at 10,000 torrents stays cheap.
+        """
         if self.media is None:
             from ..media import MediaValidator
 
             self.media = MediaValidator(max_workers=2, timeout=self.instance.policy.ffprobe_timeout)
-        out = []
-        for snap in snapshots:
+        new = set()
+        for snap in fresh:
             h = snap.torrent.hash
+            new.add(h)
             request = probe_request(snap, ctx)
             if request is not None:
                 self.media.submit(h, request.paths, request.kind, request.expected_seconds)
-            verdict = self.media.result(h)
+                self._probing.add(h)
+        out, judged = [], []
+        for snap in snapshots:
+            h = snap.torrent.hash
+            known = self._verdict_snaps.get(h)
+            if known is not None and known[0] is snap:
+                out.append(known[2])  # the same object as last cycle, for the policy memo
+                continue
+            verdict = self.media.result(h) if h in new or h in self._probing else None
             if verdict is None:
                 out.append(snap)
                 continue
-            known = self._verdict_snaps.get(h)  # the same object again, for the policy memo
-            if known is None or known[0] is not snap or known[1] != verdict:
-                known = (snap, verdict, replace(snap, media_verdict=verdict))
-                self._verdict_snaps[h] = known
+            self._probing.discard(h)
+            known = (snap, verdict, replace(snap, media_verdict=verdict))
+            self._verdict_snaps[h] = known
             out.append(known[2])
-        self.media.retain(s.torrent.hash for s in snapshots)
-        return out
+            judged.append(known[2])
+        if self._probing:  # a probe of a torrent that left meanwhile is dropped
+            current = {s.torrent.hash for s in snapshots}
+            self._probing &= current
+            self.media.retain(current)
+        return out, judged
 
     def problems(self) -> tuple[str, ...]:
         """Lasting conditions to show in health (API, MQTT state, the HA problem sensor)."""
@@ -720,6 +738,9 @@ class Manager:
                 ):
                     memo.pop(h, None)
                 self.memo.forget(h)
+                self._probing.discard(h)
+                if self.media is not None:
+                    self.media.forget(h)
                 self._removed.discard(h)
                 self._no_files.discard(h)
                 self._unfinished.discard(h)

@@ -121,6 +121,18 @@ def test_ffprobe_fails_a_fake_video_and_passes_a_real_one(
     assert [i["downloadClientId"].lower() for i in imports] == [real], "only the real one"
     assert manager.media is not None and manager.media.available
 
+    # Once judged, a quiet cycle neither asks for verdicts nor re-runs the rules: what a
+    # probe needs is in the snapshot, and an unchanged torrent keeps last cycle's object.
+    for _ in range(3):  # settle: the import's row writes, the queue leaving
+        manager.cycle()
+        p.clock.advance(5)
+        time.sleep(0.5)
+    asked: list[str] = []
+    result = manager.media.result
+    manager.media.result = lambda h: asked.append(h) or result(h)  # type: ignore[method-assign]
+    manager.cycle()
+    assert asked == [] and manager.memo.evaluated == 0, (asked, manager.memo.evaluated)
+
 
 @pytest.mark.parametrize("pipeline", ["radarr"], indirect=True)
 def test_without_ffprobe_the_manager_keeps_working_and_says_so(
