@@ -15,10 +15,12 @@ import pytest
 from sqlalchemy import Boolean, DateTime
 from sqlalchemy.types import TypeDecorator
 
-from qbitrr_mqtt.store import models
+from qbitrr_mqtt.store import Store, models
+from qbitrr_mqtt.store.lean import LeanStore
 from qbitrr_mqtt.store.lean import health as lean_health
 from qbitrr_mqtt.store.lean import torrents as lean_torrents
 from qbitrr_mqtt.store.lean.tables import TABLES, Table
+from qbitrr_mqtt.store.testing import store_pair_fixture, store_url_fixture  # noqa: F401
 
 
 def column_kind(type_: Any) -> str:
@@ -105,3 +107,22 @@ def test_datetime_fields_are_the_models_utc_columns() -> None:
             if column_kind(column.type) == "datetime":
                 assert type(column.type).__name__ == "UTCDateTime", (lean.name, column.name)
                 assert field_kind(lean.record.__annotations__[column.name]) == "datetime"
+
+
+def test_few_valued_torrent_columns_share_one_string_object(
+    store_pair: tuple[Store, LeanStore],
+) -> None:
+    """The manager keeps every torrent row in memory: equal states, categories... are one
+    object, while values that differ per torrent (names) stay their own."""
+    store, lean = store_pair
+    rows = [
+        {"hash": f"{i:040x}", "name": f"Movie {i}", "state": "stalledDL", "category": "films"}
+        for i in range(3)
+    ]
+    store.upsert_torrents("radarr", rows)
+    got = list(lean.torrent_rows("radarr").values())
+    assert len(got) == 3
+    assert got[0].state == "stalledDL" and got[0].category == "films"
+    assert all(r.state is got[0].state and r.category is got[0].category for r in got)
+    assert all(r.instance is got[0].instance for r in got)
+    assert len({r.name for r in got}) == 3

@@ -33,10 +33,33 @@ def _bool(value: Any) -> bool | None:
     return None if value is None else bool(value)
 
 
+#: Distinct strings a table's shared columns remember at most (then they start again).
+SHARED_MAX = 4096
+
+
+class _Shared:
+    """One string object per distinct value of a column with few values (a torrent's
+    instance, state, health, category, tracker): the manager keeps 10,000 rows in memory,
+    and a copy of each such string per row was ~3 MB of its budget."""
+
+    def __init__(self) -> None:
+        self.known: dict[str, str] = {}
+
+    def __call__(self, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        known = self.known.get(value)
+        if known is None:
+            if len(self.known) >= SHARED_MAX:
+                self.known.clear()
+            known = self.known[value] = value
+        return known
+
+
 class Table[R]:
     """A table's name, its columns (quoted for SQL) and how to turn a result row into ``R``."""
 
-    def __init__(self, name: str, record: type[R]) -> None:
+    def __init__(self, name: str, record: type[R], shared: tuple[str, ...] = ()) -> None:
         self.name = name
         self.record = record
         self.names = tuple(f.name for f in fields(record))  # type: ignore[arg-type]
@@ -44,7 +67,12 @@ class Table[R]:
         converters: list[Callable[[Any], Any] | None] = []
         for f in fields(record):  # type: ignore[arg-type]
             kind = str(f.type)
-            converters.append(_time if "datetime" in kind else _bool if "bool" in kind else None)
+            if f.name in shared:
+                converters.append(_Shared())
+            else:
+                converters.append(
+                    _time if "datetime" in kind else _bool if "bool" in kind else None
+                )
         self._converters = tuple(converters)
         self._plain = all(c is None for c in converters)
 
@@ -215,7 +243,11 @@ class OutboxRow:
     created_at: datetime
 
 
-TORRENT = Table("torrent", TorrentRow)
+TORRENT = Table(
+    "torrent",
+    TorrentRow,
+    shared=("instance", "category", "state", "health", "tracker", "strike_reason", "last_action"),
+)
 STRIKE = Table("strike", StrikeRow)
 ACTION = Table("action", ActionRow)
 SEARCH = Table("search", SearchRow)
