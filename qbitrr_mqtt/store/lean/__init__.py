@@ -30,6 +30,7 @@ from .health import HealthPart
 from .inbox import InboxPart
 from .journal import JournalPart
 from .outbox import OUTBOX_LIMIT, OutboxPart
+from .size import SizePart
 from .torrents import TorrentsPart
 
 __all__ = ["LeanStore", "UnsupportedDatabase"]
@@ -38,7 +39,7 @@ __all__ = ["LeanStore", "UnsupportedDatabase"]
 URL_ENV = "QBITRR_MQTT_MIGRATE_URL"
 
 
-class LeanStore(TorrentsPart, JournalPart, InboxPart, HealthPart, OutboxPart):
+class LeanStore(TorrentsPart, JournalPart, InboxPart, HealthPart, OutboxPart, SizePart):
     def __init__(self, db: Database, outbox_limit: int = OUTBOX_LIMIT) -> None:
         super().__init__(db)
         self.outbox_limit = outbox_limit
