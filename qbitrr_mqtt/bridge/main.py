@@ -15,6 +15,9 @@ clean exit) carries everything the bridge owns:
   restart / start / stop through supervisord's XML-RPC, every other command through the
   store inbox to the instance's manager.
 
+The store is ``LeanStore`` (no SQLAlchemy, sqlmodel or pydantic in this process; the hourly
+maintenance runs in a child process, see ``upkeep.py``).
+
 Managers publish their own availability, state, torrents and events; the bridge does not
 relay them. After every (re)connect the bridge clears stale devices and publishes discovery
 and every retained topic again, so a broker restarted without persistence is whole again.
@@ -211,15 +214,13 @@ class Bridge:
 
     def _db_size(self, now: datetime) -> int | None:
         """The database's size in bytes, measured at most every DB_SIZE_EVERY seconds."""
-        from ..store.retention import db_size
-
         if self.store is None:
             return None
         last = self._db_size_at
         if last is None or (now - last).total_seconds() >= DB_SIZE_EVERY:
             self._db_size_at = now
             try:
-                self._db_size_value = db_size(self.store)
+                self._db_size_value = self.store.db_size()
             except Exception:  # noqa: BLE001 - informative only
                 log.debug("cannot measure the database size", exc_info=True)
         return self._db_size_value
@@ -303,11 +304,16 @@ class Bridge:
 
 def _open_store(config: Config) -> Any:
     """The store, or None (logged) when it cannot be opened: process health then comes from
-    health.json, and inbox commands are answered with an error instead of being queued."""
-    from ..store import Store
+    health.json, and inbox commands are answered with an error instead of being queued.
+
+    ``LeanStore`` (plain DB-API) rather than the ORM ``Store``: the bridge runs all day, and
+    SQLAlchemy, sqlmodel and pydantic would stay in its RSS (~44 MB) for a handful of
+    statements; the hourly maintenance, which needs the ORM, runs in a child process
+    (``upkeep.py``), as does the schema migration ``LeanStore.open`` may need."""
+    from ..store.lean import LeanStore
 
     try:
-        return Store.open(config.database.url)
+        return LeanStore.open(config.database.url)
     except Exception as exc:
         log.error("cannot open the database; inbox commands will be refused: %s", exc)
         return None
