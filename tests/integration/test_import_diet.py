@@ -9,15 +9,22 @@ Mosquitto, under ``python -X importtime``: the modules it loaded are read from t
 the libraries a manager has no use for must not be among them (the WebUI's aiohttp and
 prometheus-client, pyarr with httpx and the click / rich / pygments httpx brings, jsonschema
 when ``qbitrr-mqtt run`` has already validated the same file). No timing: only which modules were imported.
+
+A real ``qbitrr-mqtt bridge`` runs on LeanStore too: under ``python -X importtime`` it
+publishes process health and the database size read from the store and queues a request in
+the store inbox, without SQLAlchemy, sqlmodel or pydantic (its hourly maintenance and a
+migration run in child processes, whose imports are their own).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -29,6 +36,8 @@ import yaml
 
 from qbitrr_mqtt.config import load_config
 from qbitrr_mqtt.config.loader import ENV_VALIDATED
+from qbitrr_mqtt.mqtt.testing import MqttProbe
+from qbitrr_mqtt.mqtt.topics import Topics
 from qbitrr_mqtt.store import open_store
 from qbitrr_mqtt.store.testing import store_url_fixture  # noqa: F401
 from services.arr_emulator import EmulatorProcess, start_arr_emulator
@@ -54,7 +63,8 @@ NEVER_IN_MANAGER = {
     "yarl",
     "typer",  # supervisord's command line starts without the CLI (launch.py)
 }
-#: Never in the event listener: the ORM stack (its store is LeanStore, plain DB-API).
+#: Never in the event listener nor the bridge: the ORM stack (their store is LeanStore, plain
+#: DB-API).
 NEVER_IN_LISTENER = {"sqlalchemy", "sqlmodel", "pydantic", "pydantic_core"}
 _IMPORT_LINE = re.compile(r"^import time:\s+\d+ \|\s+\d+ \|(\s*)(\S+)\s*$")
 
@@ -259,4 +269,74 @@ def test_the_event_listener_records_an_event_without_sqlalchemy(
     assert total == 1 and events[0].from_state == "STARTING"
     modules = imported(stderr)
     assert {"qbitrr_mqtt", "sqlite3" if store_url.startswith("sqlite") else "psycopg"} <= modules
+    assert modules & NEVER_IN_LISTENER == set()
+
+
+@pytest.mark.slow
+def test_the_bridge_serves_from_the_store_without_sqlalchemy(
+    tmp_path: Path, store_url: str, mosquitto: MosquittoHandle
+) -> None:
+    """``python -m qbitrr_mqtt bridge`` (as supervisord runs it) publishes the process health
+    and the database size it reads from the store, and queues a ``run_now`` request in the
+    store inbox (a stand-in manager finishes it); SQLAlchemy, sqlmodel and pydantic were never
+    imported."""
+    base = f"diet-{uuid.uuid4().hex[:6]}"
+    path = tmp_path / "config.yaml"
+    doc = {
+        "settings": {"data_dir": str(tmp_path / "data")},
+        "database": {"url": store_url},
+        "qbittorrent": {"default": {"url": "http://127.0.0.1:8080"}},
+        "mqtt": {"host": mosquitto.host, "port": mosquitto.port, "base_topic": base},
+        "arr": {"radarr": {"type": "radarr", "url": "http://127.0.0.1:7878", "api_key": "k" * 32}},
+    }
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    store = open_store(store_url)  # the ORM as the WebUI uses it: writes what the bridge reads
+    store.upsert_process_health("manager-radarr", state="RUNNING", pid=4242)
+    t = Topics(base=base)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("QBITRR_")}
+    log = tmp_path / "bridge.err"
+    done = threading.Event()
+
+    def stand_in_manager() -> None:
+        while not done.is_set():
+            row = store.claim_next_command("radarr")
+            if row is not None:
+                store.finish_command(row.id, {"cycle": "started"})
+                return
+            done.wait(0.1)
+
+    with log.open("w") as err, MqttProbe(mosquitto.host, mosquitto.port, f"{base}/#") as watch:
+        proc = subprocess.Popen(
+            [sys.executable, "-X", "importtime", "-m", "qbitrr_mqtt", "bridge", "-c", str(path)],
+            env=clean,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+        consumer = threading.Thread(target=stand_in_manager, daemon=True)
+        consumer.start()
+        try:
+            watch.wait_for(t.process("radarr"), lambda m: json.loads(m.payload)["pid"] == 4242)
+            info = watch.wait_for(t.bridge_info, lambda m: json.loads(m.payload)["db_size"])
+            start = watch.mark()
+            watch.publish(t.request("run_now"), '{"instance": "radarr", "transaction": "d1"}')
+            answer = watch.wait_for(t.response("run_now"), start=start, timeout=90)
+        finally:
+            done.set()
+            consumer.join(10)
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(60)
+    try:
+        rows, _ = store.list_commands("radarr")
+    finally:
+        store.close()
+    stderr = log.read_text()
+    assert code == 0, stderr[-3000:]
+    assert "Traceback" not in stderr and "cannot open the database" not in stderr
+    assert isinstance(json.loads(info.payload)["db_size"], int)
+    assert json.loads(answer.payload)["data"]["result"] == {"cycle": "started"}
+    assert [(r.command, r.source, r.transaction) for r in rows] == [("run_now", "mqtt", "d1")]
+    modules = imported(stderr)
+    assert {"qbitrr_mqtt", "paho", "sqlite3" if store_url.startswith("sqlite") else "psycopg"} <= (
+        modules
+    )
     assert modules & NEVER_IN_LISTENER == set()
