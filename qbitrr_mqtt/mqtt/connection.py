@@ -37,7 +37,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ..config.models import MqttConfig
-from .outbox import MemoryOutbox, OutboxItem, OutboxStore, as_item
+from .outbox import FallbackOutbox, MemoryOutbox, OutboxItem, OutboxStore, as_item
 from .payloads import canonical_json
 from .topics import OFFLINE, ONLINE, STOPPED, Topics
 
@@ -111,7 +111,11 @@ class MqttConnection:
         self.client_id = f"{config.client_id}-{process}"
         self.availability_topic = availability_topic
         self.stop_payload = stop_payload
-        self.outbox: OutboxStore = store if store is not None else MemoryOutbox(config.outbox_limit)
+        self.outbox: OutboxStore = (
+            FallbackOutbox(store, config.outbox_limit)
+            if store is not None
+            else MemoryOutbox(config.outbox_limit)
+        )
         self.flush_batch = flush_batch
         self.confirm_timeout = confirm_timeout
         self._stats = ConnectionStats()

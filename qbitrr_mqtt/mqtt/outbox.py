@@ -2,18 +2,22 @@
 
 :class:`MqttConnection` never drops a message because the broker is down: it appends it to an
 outbox and sends the outbox oldest first after the next connect. The outbox is the store's
-``Outbox`` table when the process has a store (it then survives a restart of the process) and
-a bounded in-memory deque otherwise. Both speak the same three calls, the store's names.
+``Outbox`` table when the process has a store (it then survives a restart of the process),
+with a bounded in-memory deque to fall back on when the store cannot take a message (a full
+disk), and the deque alone otherwise. All speak the same three calls, the store's names.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
+
+log = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -96,3 +100,74 @@ class MemoryOutbox:
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+@dataclass(frozen=True, slots=True)
+class _InMemory:
+    """The id of a message :class:`FallbackOutbox` kept in memory (never a store row id)."""
+
+    n: Any
+
+
+class FallbackOutbox:
+    """The store's outbox, with memory to fall back on when the store cannot take a message.
+
+    A full disk or a database that went away must not make ``publish`` raise (at start-up
+    the bridge publishes before MQTT is connected, so its first message always goes to the
+    outbox, and an exception there ended the process): the message waits in a bounded
+    :class:`MemoryOutbox` instead, and the failure is logged once until the store accepts
+    messages again. While memory holds messages, new ones queue behind them there, and the
+    store's (older) messages are sent first, so the order of a topic's messages is kept.
+    """
+
+    def __init__(self, store: OutboxStore, limit: int = 10000) -> None:
+        self.store = store
+        self.memory = MemoryOutbox(limit)
+        self._failing = False
+        self._lock = threading.Lock()
+
+    @property
+    def dropped(self) -> int:
+        return self.memory.dropped + int(getattr(self.store, "dropped", 0) or 0)
+
+    def outbox_put(self, topic: str, payload: str, retain: bool) -> Any:
+        with self._lock:
+            if not len(self.memory):
+                try:
+                    row = self.store.outbox_put(topic, payload, retain)
+                except Exception as exc:  # noqa: BLE001 - any store failure: keep the message
+                    if not self._failing:
+                        log.warning(
+                            "the store cannot queue MQTT messages (%s); they wait in memory "
+                            "(up to %d) until it can",
+                            exc,
+                            self.memory.limit,
+                        )
+                    self._failing = True
+                else:
+                    if self._failing:
+                        log.info("the store queues MQTT messages again")
+                    self._failing = False
+                    return row
+            return _InMemory(self.memory.outbox_put(topic, payload, retain))
+
+    def outbox_take(self, limit: int) -> list[Any]:
+        """The store's messages first (they are older), then memory's. A store that cannot
+        be read raises (the connection's flusher retries): sending memory's newer messages
+        before the store's older ones could leave a retained topic at an old value."""
+        rows = list(self.store.outbox_take(limit))
+        if rows:
+            return rows
+        return [
+            OutboxItem(_InMemory(i.id), i.topic, i.payload, i.retain)
+            for i in self.memory.outbox_take(limit)
+        ]
+
+    def outbox_delete(self, ids: Iterable[Any]) -> int:
+        ids = list(ids)
+        mine = [i.n for i in ids if isinstance(i, _InMemory)]
+        theirs = [i for i in ids if not isinstance(i, _InMemory)]
+        done = self.memory.outbox_delete(mine) if mine else 0
+        if theirs:
+            done += int(self.store.outbox_delete(theirs) or 0)
+        return done
