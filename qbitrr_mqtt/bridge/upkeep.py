@@ -51,8 +51,7 @@ def maintain_in_child(
     """Run one maintenance round on ``url`` in ``python -m qbitrr_mqtt.store maintain``;
     its report (``MaintenanceReport.as_dict()``). MaintenanceFailed when the child fails
     (with its error line), outlives ``timeout`` seconds, or ``stop`` is set meanwhile."""
-    from ..store.__main__ import RETENTION_ENV
-    from ..store.lean import URL_ENV
+    from ..store.lean import RETENTION_ENV, URL_ENV
 
     env = {**os.environ, URL_ENV: url, RETENTION_ENV: str(retention_days)}
     proc = subprocess.Popen(

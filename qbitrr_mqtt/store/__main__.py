@@ -21,7 +21,6 @@ from types import SimpleNamespace
 from typing import Any
 
 #: How ``maintain`` is told the days of finished history to keep (settings.retention_days).
-RETENTION_ENV = "QBITRR_MQTT_RETENTION_DAYS"
 USAGE = "usage: python -m qbitrr_mqtt.store migrate|maintain"
 
 
@@ -29,7 +28,7 @@ def main(argv: list[str]) -> int:
     if argv not in (["migrate"], ["maintain"]):
         print(USAGE, file=sys.stderr)
         return 2
-    from .lean import URL_ENV
+    from .lean import RETENTION_ENV, URL_ENV
 
     url = os.environ.get(URL_ENV)
     if not url:

@@ -266,10 +266,18 @@ def test_crash_on_start_is_given_up_for_that_instance_only(stack: Stack) -> None
     stack.start()
     a = stack.pid("manager-a")
     stack.wait_state("manager-b", "FATAL")
+    # The listener's first resync may see FATAL before it reads the buffered events: the
+    # limit is then set at once with supervisord's spawn error, and the FATAL event adds the
+    # reason a moment later. Wait for the record with both.
     health = wait_for(
-        lambda: (h := stack.health("manager-b")) and h.restart_limit_reached and h, "limit"
+        lambda: (
+            (h := stack.health("manager-b"))
+            and h.restart_limit_reached
+            and "startretries" in (h.last_exit or "")
+            and h
+        ),
+        "limit with its reason",
     )
-    assert "startretries" in health.last_exit
     assert health.restart_count == 1  # one BACKOFF retry (startretries=1)
     assert stack.pid("manager-a") == a and stack.health("manager-a").restart_limit_reached is False
     assert "restart limit reached" in status_table(stack.config, client=stack.client)

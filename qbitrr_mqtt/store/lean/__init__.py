@@ -3,8 +3,10 @@
 Why a second implementation: ``import sqlalchemy`` costs ~28 MB of RSS and sqlmodel with
 pydantic ~16 MB more, in every process that imports them, while the issue's budget for a
 manager holding 10,000 torrents is 80 MB, and the stack runs one manager per Arr instance.
-The WebUI, the bridge and the CLI keep :class:`~qbitrr_mqtt.store.Store` (their queries are
-many and varied); the processes that run all day with a fixed set of statements use this.
+The managers, the bridge and the event listener run on it all day with a fixed set of
+statements; the WebUI and the CLI keep :class:`~qbitrr_mqtt.store.Store` (their queries are
+many and varied), and so do the short-lived children that migrate the schema and run the
+hourly maintenance (``python -m qbitrr_mqtt.store migrate|maintain``).
 
 It reads and writes the same tables as ``Store`` and returns rows with the same attribute
 names (``tables.py``), so the manager's code is the same on both; the
@@ -35,8 +37,10 @@ from .torrents import TorrentsPart
 
 __all__ = ["LeanStore", "UnsupportedDatabase"]
 
-#: How the child process that migrates is told the URL (not argv: ps shows argv).
+#: How the child process that migrates (or maintains) is told the URL (not argv: ps shows it).
 URL_ENV = "QBITRR_MQTT_MIGRATE_URL"
+#: How the maintenance child is told ``settings.retention_days``.
+RETENTION_ENV = "QBITRR_MQTT_RETENTION_DAYS"
 
 
 class LeanStore(TorrentsPart, JournalPart, InboxPart, HealthPart, OutboxPart, SizePart):
