@@ -105,6 +105,27 @@ class TouchedRows:
             touched.update(hashes)
 
 
+class ScopedOutbox:
+    """One program's view of the shared outbox (the ``OutboxStore`` protocol of mqtt), on
+    either store: each program sends and trims only the messages it queued (``owner``)."""
+
+    def __init__(self, store: Any, owner: str) -> None:
+        self.store = store
+        self.owner = owner
+
+    def outbox_put(self, topic: str, payload: str, retain: bool) -> int:
+        return int(self.store.outbox_put(topic, payload, retain, owner=self.owner))
+
+    def outbox_take(self, limit: int) -> list[Any]:
+        return list(self.store.outbox_take(limit, owner=self.owner))
+
+    def outbox_delete(self, ids: Iterable[int]) -> int:
+        return int(self.store.outbox_delete(ids))
+
+    def __repr__(self) -> str:
+        return f"ScopedOutbox({self.owner!r})"
+
+
 def utcnow() -> datetime:
     """The current time as an aware UTC datetime (the store's only clock)."""
     return datetime.now(UTC)

@@ -25,7 +25,7 @@ from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
 
 from .base import StoreBase, chunks
-from .common import OUTBOX_LIMIT
+from .common import OUTBOX_LIMIT, ScopedOutbox
 from .models import Outbox
 from .types import to_utc, utcnow
 
@@ -112,23 +112,3 @@ class OutboxMixin(StoreBase):
             query = query.where(col(Outbox.owner) == owner)
         with self._read() as s:
             return int(s.exec(query).one())
-
-
-class ScopedOutbox:
-    """One program's view of the shared outbox (the ``OutboxStore`` protocol of mqtt)."""
-
-    def __init__(self, store: OutboxMixin, owner: str) -> None:
-        self.store = store
-        self.owner = owner
-
-    def outbox_put(self, topic: str, payload: str, retain: bool) -> int:
-        return self.store.outbox_put(topic, payload, retain, owner=self.owner)
-
-    def outbox_take(self, limit: int) -> list[Outbox]:
-        return self.store.outbox_take(limit, owner=self.owner)
-
-    def outbox_delete(self, ids: Iterable[int]) -> int:
-        return self.store.outbox_delete(ids)
-
-    def __repr__(self) -> str:
-        return f"ScopedOutbox({self.owner!r})"

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterable
 from datetime import datetime
 
-from ..common import OUTBOX_LIMIT, chunks, to_utc, utcnow
+from ..common import OUTBOX_LIMIT, ScopedOutbox, chunks, to_utc, utcnow
 from .base import LeanBase
 from .db import Tx, in_params
 from .tables import OUTBOX, OutboxRow
@@ -103,23 +103,3 @@ class OutboxPart(LeanBase):
             return int(
                 tx.scalar("SELECT count(*) FROM outbox WHERE owner = :owner", {"owner": owner})
             )
-
-
-class ScopedOutbox:
-    """One program's view of the shared outbox (the ``OutboxStore`` protocol of mqtt)."""
-
-    def __init__(self, store: OutboxPart, owner: str) -> None:
-        self.store = store
-        self.owner = owner
-
-    def outbox_put(self, topic: str, payload: str, retain: bool) -> int:
-        return self.store.outbox_put(topic, payload, retain, owner=self.owner)
-
-    def outbox_take(self, limit: int) -> list[OutboxRow]:
-        return self.store.outbox_take(limit, owner=self.owner)
-
-    def outbox_delete(self, ids: Iterable[int]) -> int:
-        return self.store.outbox_delete(ids)
-
-    def __repr__(self) -> str:
-        return f"ScopedOutbox({self.owner!r})"
