@@ -118,6 +118,8 @@ class FallbackOutbox:
     :class:`MemoryOutbox` instead, and the failure is logged once until the store accepts
     messages again. While memory holds messages, new ones queue behind them there, and the
     store's (older) messages are sent first, so the order of a topic's messages is kept.
+    What waits in memory does not survive a stop of the process (as in a process without a
+    store); the retained topics are published again from the next state anyway.
     """
 
     def __init__(self, store: OutboxStore, limit: int = 10000) -> None:
