@@ -141,6 +141,18 @@ def to_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+def utc_from_db(value: Any) -> datetime | None:
+    """A timestamp as a driver returns it, as an aware UTC datetime: SQLite gives naive UTC
+    text (or a naive datetime), PostgreSQL an aware datetime in the session's zone."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+    return value if value.tzinfo is UTC else value.astimezone(UTC)  # type: ignore[no-any-return]
+
+
 def dump_json(value: Any) -> str | None:
     """JSON text for a JSON-text column (compact, keys sorted so equal values compare equal)."""
     if value is None:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -44,6 +43,7 @@ from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
 
 from .base import MAX_PAGE, StoreBase
+from .common import utc_from_db
 from .models import Torrent
 from .types import UTCDateTime
 
@@ -75,16 +75,6 @@ class _Raw(TypeDecorator[Any]):
 
     impl = String
     cache_ok = True
-
-
-def _utc(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):  # SQLite: UTC written as naive ISO text
-        value = datetime.fromisoformat(value)
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value if value.tzinfo is UTC else value.astimezone(UTC)
 
 
 def _where(instance: bool, state: bool) -> list[ColumnElement[bool]]:
@@ -157,7 +147,7 @@ class ListingMixin(StoreBase):
         for r in values:
             row = list(r)
             for i in times:
-                row[i] = _utc(row[i])
+                row[i] = utc_from_db(row[i])
             for i in flags:
                 row[i] = None if row[i] is None else bool(row[i])
             found.append(dict(zip(columns, row, strict=True)))
@@ -173,8 +163,8 @@ class ListingMixin(StoreBase):
     ) -> tuple[list[Sequence[Any]], int]:
         """:meth:`torrent_page` as the driver returns it: one tuple per row in the order of
         ``columns``, timestamps unconverted (naive UTC ISO text on SQLite, aware datetimes
-        on PostgreSQL), booleans as 0/1 on SQLite. For the WebUI, which writes them straight into JSON: turning the
-        text into a datetime and back cost as much as the query."""
+        on PostgreSQL), booleans as 0/1 on SQLite. For the WebUI, which writes them straight
+        into JSON: turning the text into a datetime and back cost as much as the query."""
         if not 0 <= limit <= MAX_PAGE or offset < 0:
             raise ValueError(f"limit must be 0..{MAX_PAGE} and offset >= 0")
         unknown = [c for c in columns if c not in _TORRENT.c]

@@ -10,13 +10,13 @@ caller (``datetime.utcnow()`` or a local time), and silently storing it would sh
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import DateTime, TypeDecorator
 
-from .common import NaiveDatetimeError, dump_json, load_json, to_utc, utcnow
+from .common import NaiveDatetimeError, dump_json, load_json, to_utc, utc_from_db, utcnow
 
 __all__ = ["NaiveDatetimeError", "UTCDateTime", "dump_json", "load_json", "to_utc", "utcnow"]
 
@@ -36,10 +36,4 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if isinstance(value, str):  # a value written by hand (raw SQL) on SQLite
-            value = datetime.fromisoformat(value)
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        return utc_from_db(value)  # text only when written by hand (raw SQL) on SQLite

@@ -13,20 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from ..common import load_json
-
-
-def _time(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
-    return value.astimezone(UTC)  # type: ignore[no-any-return]
+from ..common import load_json, utc_from_db
 
 
 def _bool(value: Any) -> bool | None:
@@ -71,7 +61,7 @@ class Table[R]:
                 converters.append(_Shared())
             else:
                 converters.append(
-                    _time if "datetime" in kind else _bool if "bool" in kind else None
+                    utc_from_db if "datetime" in kind else _bool if "bool" in kind else None
                 )
         self._converters = tuple(converters)
         self._plain = all(c is None for c in converters)
