@@ -55,7 +55,7 @@ PAGE_COLUMNS = tuple(c.name for c in _TORRENT.columns)
 _ORDER = (_TORRENT.c.first_seen.desc(), _TORRENT.c.instance, _TORRENT.c.hash)
 
 
-#: Timestamp columns: read as the driver returns them and made aware UTC by :func:`_utc`,
+#: Timestamp columns: read as the driver returns them and made aware UTC by ``utc_from_db``,
 #: which does what ``UTCDateTime`` does for a fraction of the cost per value (a page has
 #: 7 of them per row).
 _TIMES = frozenset(c.name for c in _TORRENT.columns if isinstance(c.type, UTCDateTime))
