@@ -130,7 +130,8 @@ class FallbackOutbox:
 
     @property
     def dropped(self) -> int:
-        return self.memory.dropped + int(getattr(self.store, "dropped", 0) or 0)
+        """Messages dropped for lack of room, in memory and in the store."""
+        return self.memory.dropped + int(getattr(self.store, "dropped", 0))
 
     def outbox_put(self, topic: str, payload: str, retain: bool) -> Any:
         with self._lock:

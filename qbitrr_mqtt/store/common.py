@@ -122,6 +122,11 @@ class ScopedOutbox:
     def outbox_delete(self, ids: Iterable[int]) -> int:
         return int(self.store.outbox_delete(ids))
 
+    @property
+    def dropped(self) -> int:
+        """This owner's messages the store dropped past its limit (since this process began)."""
+        return int(self.store.outbox_dropped.get(self.owner, 0))
+
     def __repr__(self) -> str:
         return f"ScopedOutbox({self.owner!r})"
 

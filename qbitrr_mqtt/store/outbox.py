@@ -34,6 +34,8 @@ log = logging.getLogger("qbitrr.store")
 
 class OutboxMixin(StoreBase):
     outbox_limit: int = OUTBOX_LIMIT
+    #: Messages this process's trimming dropped, per owner (the connection reports them).
+    outbox_dropped: dict[str, int]
 
     def scoped_outbox(self, owner: str) -> ScopedOutbox:
         """The outbox of one program, as its MQTT connection uses it."""
@@ -69,6 +71,7 @@ class OutboxMixin(StoreBase):
             s.flush()
             dropped = self._trim(s, owner)
         if dropped:
+            self.outbox_dropped[owner] = self.outbox_dropped.get(owner, 0) + dropped
             log.warning(
                 "MQTT outbox over %d messages: dropped the %d oldest", self.outbox_limit, dropped
             )

@@ -51,6 +51,7 @@ class Store(TorrentsMixin, ListingMixin, JournalMixin, InboxMixin, HealthMixin, 
     def __init__(self, engine: Engine, outbox_limit: int = OUTBOX_LIMIT) -> None:
         super().__init__(engine)
         self.outbox_limit = outbox_limit
+        self.outbox_dropped = {}
 
     @classmethod
     def open(

@@ -70,3 +70,17 @@ def test_a_full_store_keeps_messages_in_memory_and_in_order(store: Any) -> None:
     outbox.outbox_put("t/5", "stored again", True)
     assert len(outbox.memory) == 0
     assert [as_item(r).topic for r in store.scoped_outbox("bridge").outbox_take(10)] == ["t/5"]
+
+
+def test_messages_the_store_trims_count_as_dropped_for_their_owner(store: Any) -> None:
+    """The connection reports ``outbox_dropped`` from the outbox it sends from: messages the
+    store trimmed past its limit must count there (they were lost as surely as memory's)."""
+    store.outbox_limit = 3
+    bridge = FallbackOutbox(store.scoped_outbox("bridge"), limit=100)
+    other = FallbackOutbox(store.scoped_outbox("manager-radarr"), limit=100)
+    for n in range(5):
+        bridge.outbox_put(f"t/{n}", "x", False)
+    other.outbox_put("t/other", "x", False)
+    assert bridge.dropped == 2
+    assert other.dropped == 0
+    assert [i.topic for i in bridge.outbox_take(10)] == ["t/2", "t/3", "t/4"]

@@ -47,6 +47,7 @@ class LeanStore(TorrentsPart, JournalPart, InboxPart, HealthPart, OutboxPart, Si
     def __init__(self, db: Database, outbox_limit: int = OUTBOX_LIMIT) -> None:
         super().__init__(db)
         self.outbox_limit = outbox_limit
+        self.outbox_dropped = {}
 
     @classmethod
     def open(cls, url: str, *, outbox_limit: int = OUTBOX_LIMIT) -> Self:

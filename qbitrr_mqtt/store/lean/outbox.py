@@ -25,6 +25,8 @@ log = logging.getLogger("qbitrr.store")
 
 class OutboxPart(LeanBase):
     outbox_limit: int = OUTBOX_LIMIT
+    #: Messages this process's trimming dropped, per owner (the connection reports them).
+    outbox_dropped: dict[str, int]
 
     def scoped_outbox(self, owner: str) -> ScopedOutbox:
         """The outbox of one program, as its MQTT connection uses it."""
@@ -60,6 +62,7 @@ class OutboxPart(LeanBase):
             )
             dropped = self._trim(tx, owner)
         if dropped:
+            self.outbox_dropped[owner] = self.outbox_dropped.get(owner, 0) + dropped
             log.warning(
                 "MQTT outbox over %d messages: dropped the %d oldest", self.outbox_limit, dropped
             )
