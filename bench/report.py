@@ -44,7 +44,7 @@ def versions() -> dict[str, Any]:
     import sqlite3
 
     out: dict[str, Any] = {p: _pkg(p) for p in ("qbitrr-mqtt", "sqlalchemy", "sqlmodel", "paho-mqtt",
-                                                 "aiohttp", "qbittorrent-api", "pyarr", "supervisor")}  # fmt: skip
+                                                 "aiohttp", "qbittorrent-api", "requests", "supervisor")}  # fmt: skip
     out["sqlite"] = sqlite3.sqlite_version
     out["qbittorrent-nox"] = _tool_version(["qbittorrent-nox", "--version"])
     out["mosquitto"] = _mosquitto()
