@@ -338,7 +338,12 @@ class QbitClient:
         """The records of torrents that entered ``category``, trimmed to ``fields`` as a
         ``sync/maindata`` entry is, from one ``torrents/info`` call. One no longer there or
         no longer in ``category`` is left out (the next answer does not name it again: it
-        stays out, as it would had it been followed from the start)."""
+        stays out, as it would had it been followed from the start).
+
+        The record is read a few milliseconds after the answer the next one is a diff
+        against: a field that changes in between and changes back before the next answer
+        keeps the value read here until it changes again (the next answer does not carry
+        it). Nothing short of a full answer closes that window."""
         with self._errors("torrents/info"):
             response = self._api._post(
                 _name="torrents", _method="info", data={"hashes": "|".join(sorted(hashes))}
