@@ -37,6 +37,13 @@ TORRENT_MARKERS = frozenset(
 SHARED_FIELDS = frozenset({"state", "category", "tags", "save_path", "tracker"})
 #: Distinct shared strings remembered at most (beyond that the table starts again).
 SHARED_MAX = 4096
+#: A field qBittorrent sends in a torrent's first ``sync/maindata`` entry and never again (it
+#: does not change): an entry of a hash not held that carries it is the whole torrent; one
+#: without it is a partial entry (a torrent moved into the watched category).
+WHOLE_MARK = "added_on"
+#: What ``parse_maindata`` makes of a torrent object of another category than the watched one
+#: (one shared object, so another category's torrents cost nothing while parsed).
+OTHER: dict[str, Any] = {}
 
 
 class QbitUnavailable(Exception):
@@ -55,6 +62,11 @@ class MainData:
     the merged transfer info, ``rid`` the response id to send next, ``full`` whether this
     answer was a full update, ``changed`` the hashes this answer added or updated and
     ``removed`` the hashes it reported gone.
+
+    Merged for one category (``merge_maindata(category=...)``), ``torrents`` holds only that
+    category's torrents, ``changed`` includes those that entered it, ``removed`` those that
+    left it, and ``entering`` the hashes that entered with a partial entry and whose whole
+    record is still to be read (``QbitClient.sync`` reads them before returning).
     """
 
     torrents: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -65,6 +77,7 @@ class MainData:
     full: bool = True
     changed: set[str] = field(default_factory=set)
     removed: set[str] = field(default_factory=set)
+    entering: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -76,7 +89,10 @@ class ClientStats:
 
 
 def parse_maindata(
-    body: bytes | str, keep: frozenset[str] | None = None, shared: dict[str, str] | None = None
+    body: bytes | str,
+    keep: frozenset[str] | None = None,
+    shared: dict[str, str] | None = None,
+    category: str | None = None,
 ) -> dict[str, Any]:
     """A ``sync/maindata`` answer parsed, with each torrent object trimmed to ``keep`` as it is
     read (see TORRENT_MARKERS).
@@ -87,14 +103,19 @@ def parse_maindata(
     freed; trimmed per torrent, a dropped value is freed (and its memory reused) before the
     next torrent is read. Strings of ``shared`` fields are taken from ``shared`` (a table
     kept by the caller between answers) so equal values are one object.
+
+    With ``category``, a torrent object whose ``category`` is another one is :data:`OTHER`
+    (at 10,000 torrents of other categories, a cold start then builds no dict for them).
     """
     hook: Callable[[list[tuple[str, Any]]], dict[str, Any]] | None = None
-    if keep is not None:
+    if keep is not None or category is not None:
         table = shared if shared is not None else {}
 
         def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             for k, _ in pairs:
                 if k in TORRENT_MARKERS:
+                    if category is not None and _other(pairs, category):
+                        return OTHER
                     return _trimmed(pairs, keep, table)
             return dict(pairs)
 
@@ -104,13 +125,22 @@ def parse_maindata(
     return data
 
 
+def _other(pairs: list[tuple[str, Any]], category: str) -> bool:
+    """Whether a torrent object names a category other than ``category``."""
+    for k, v in pairs:
+        if k == "category":
+            return bool(v != category)
+    return False  # not said: merge_maindata decides by the torrents it holds
+
+
 def _trimmed(
-    pairs: list[tuple[str, Any]], keep: frozenset[str], shared: dict[str, str]
+    pairs: list[tuple[str, Any]], keep: frozenset[str] | None, shared: dict[str, str]
 ) -> dict[str, Any]:
-    """One torrent object with only the ``keep`` fields, shared strings shared."""
+    """One torrent object with only the ``keep`` fields (all when None), shared strings
+    shared."""
     out = {}
     for k, v in pairs:
-        if k in keep:
+        if keep is None or k in keep:
             if k in SHARED_FIELDS and isinstance(v, str):
                 # Full (an unusual library: a save path per torrent): share what is known.
                 v = shared.setdefault(v, v) if len(shared) < SHARED_MAX else shared.get(v, v)
@@ -119,7 +149,10 @@ def _trimmed(
 
 
 def merge_maindata(
-    state: MainData, update: dict[str, Any], keep: frozenset[str] | None = None
+    state: MainData,
+    update: dict[str, Any],
+    keep: frozenset[str] | None = None,
+    category: str | None = None,
 ) -> MainData:
     """Apply one ``sync/maindata`` answer to ``state`` and return the new state.
 
@@ -130,14 +163,35 @@ def merge_maindata(
     ``keep`` limits the torrent fields held to those named: a torrent whose update changes
     none of them (qBittorrent ticks ``time_active`` and the transfer counters of every
     running torrent) is then not changed at all.
+
+    ``category`` keeps only the torrents whose ``category`` equals it (as
+    ``t.get("category") == category`` on the whole state would), holding nothing of the
+    others: a held torrent whose entry names another category left (``removed``); an entry
+    of a hash not held is another category's torrent unless it names ``category``, and then
+    it is a new torrent (a whole entry: :data:`WHOLE_MARK`) or one moved in, whose partial
+    entry is not enough (``entering``: the caller reads its whole record).
     """
     full = bool(update.get("full_update"))
     base = MainData() if full else state
     torrents = dict(base.torrents)
     changed: set[str] = set()
+    left: set[str] = set()
+    entering: set[str] = set()
     for h, fields in (update.get("torrents") or {}).items():
         h = h.lower()
         old = torrents.get(h)
+        if category is not None:
+            if fields is OTHER or fields.get("category", category) != category:
+                if old is not None:
+                    del torrents[h]
+                    left.add(h)
+                continue
+            if old is None:
+                if "category" not in fields:
+                    continue  # another category's torrent: what changed says no category
+                if WHOLE_MARK not in fields and not full:
+                    entering.add(h)
+                    continue
         if keep is not None:
             fields = {k: v for k, v in fields.items() if k in keep}
             if old is not None and all(old.get(k) == v for k, v in fields.items()):
@@ -147,6 +201,8 @@ def merge_maindata(
     removed = {h.lower() for h in update.get("torrents_removed") or ()}
     for h in removed:
         torrents.pop(h, None)
+    entering -= removed
+    removed |= left
     categories = {**base.categories, **(update.get("categories") or {})}
     for name in update.get("categories_removed") or ():
         categories.pop(name, None)
@@ -161,6 +217,7 @@ def merge_maindata(
         full=full,
         changed=changed,
         removed=removed,
+        entering=entering,
     )
 
 
@@ -181,6 +238,7 @@ class QbitClient:
         self._bytes = 0
         self._state = MainData()
         self._shared: dict[str, str] = {}  # see parse_maindata
+        self._view: tuple[frozenset[str] | None, str | None] = (None, None)  # see sync
         self._web_api: tuple[int, ...] | None = None
         self._api = qbittorrentapi.Client(
             host=self.url,
@@ -235,9 +293,20 @@ class QbitClient:
 
     # --- reading -----------------------------------------------------------------------
 
-    def sync(self, fields: frozenset[str] | None = None) -> MainData:
+    def sync(self, fields: frozenset[str] | None = None, category: str | None = None) -> MainData:
         """Fetch changes since the last call (``rid``) and return the merged state; with
-        ``fields``, only those torrent fields are kept (see :func:`merge_maindata`)."""
+        ``fields``, only those torrent fields are kept (see :func:`merge_maindata`).
+
+        With ``category``, only that category's torrents are held (a small manager on a
+        qBittorrent shared with 10,000 torrents of other categories holds none of them).
+        Torrents moved into it since the last call are read whole with one
+        ``torrents/info`` call (a second request, only then). A different ``fields`` or
+        ``category`` than the last call's starts again with a full update.
+        """
+        if (fields, category) != self._view:
+            self._view = (fields, category)
+            self._state = MainData()
+        keep = fields | {WHOLE_MARK} if fields is not None and category is not None else fields
         # The raw answer, parsed here: qbittorrent-api would decode the body to text, parse
         # it whole and copy every object into its attribute dicts (at 10,000 torrents, three
         # copies of ~40 MB each at the same time).
@@ -246,13 +315,53 @@ class QbitClient:
                 _name="sync", _method="maindata", data={"rid": self._state.rid}
             )
         try:
-            update = parse_maindata(response.content, fields, self._shared)
+            update = parse_maindata(response.content, keep, self._shared, category)
         except ValueError as exc:  # JSONDecodeError included
             raise QbitError(f"sync/maindata: unexpected answer from qBittorrent: {exc}") from None
         finally:
             del response
-        self._state = merge_maindata(self._state, update, fields)
+        state = merge_maindata(self._state, update, fields, category)
+        del update
+        if state.entering:
+            # Read before the new rid is kept: if this fails, the next call asks again from
+            # the old rid and qBittorrent sends the move again.
+            entered = self._whole(state.entering, fields, category)
+            state.torrents.update(entered)
+            state.changed |= entered.keys()
+            state.entering = set()
+        self._state = state
         return self._state
+
+    def _whole(
+        self, hashes: set[str], fields: frozenset[str] | None, category: str | None
+    ) -> dict[str, dict[str, Any]]:
+        """The records of torrents that entered ``category``, trimmed to ``fields`` as a
+        ``sync/maindata`` entry is, from one ``torrents/info`` call. One no longer there or
+        no longer in ``category`` is left out (the next answer does not name it again: it
+        stays out, as it would had it been followed from the start).
+
+        The record is read a few milliseconds after the answer the next one is a diff
+        against: a field that changes in between and changes back before the next answer
+        keeps the value read here until it changes again (the next answer does not carry
+        it). Nothing short of a full answer closes that window."""
+        with self._errors("torrents/info"):
+            response = self._api._post(
+                _name="torrents", _method="info", data={"hashes": "|".join(sorted(hashes))}
+            )
+        read = fields | {"hash", "category"} if fields is not None else None
+        try:  # a JSON list: wrapped, so the rows are trimmed as they are read
+            rows = parse_maindata(b'{"rows": %s}' % response.content, read, self._shared)
+        except ValueError as exc:
+            raise QbitError(f"torrents/info: unexpected answer from qBittorrent: {exc}") from None
+        finally:
+            del response
+        out = {}
+        for row in rows.get("rows") or ():
+            h = str(row.get("hash", "")).lower()
+            if h in hashes and row.get("category") == category:
+                out[h] = {k: v for k, v in row.items() if fields is None or k in fields}
+                out[h]["hash"] = h
+        return out
 
     def torrents_in(self, category: str) -> dict[str, dict[str, Any]]:
         """The torrents in ``category`` (one ``torrents/info`` call), keyed by hash."""

@@ -242,7 +242,7 @@ class Manager:
         started = self.clock()
         interval = float(self.config.settings.check_interval)
         try:
-            maindata = self.qbit.sync(fields=views.TORRENT_FIELDS)
+            maindata = self.qbit.sync(fields=views.TORRENT_FIELDS, category=self.instance.category)
         except Exception as exc:  # QbitUnavailable, or anything the client could not handle
             self.qbit_ok = False
             delay = self.qbit_backoff.failed(exc)
@@ -250,11 +250,7 @@ class Manager:
             return max(delay, 1.0)
         self.qbit_ok = True
         self.qbit_backoff.succeeded()
-        torrents = {
-            h: t
-            for h, t in maindata.torrents.items()
-            if t.get("category") == self.instance.category
-        }
+        torrents = maindata.torrents  # this instance's category only: sync holds no other
         if (
             maindata.full
             or maindata.changed & torrents.keys()

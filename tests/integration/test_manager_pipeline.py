@@ -400,7 +400,9 @@ def test_real_download_from_a_peer_completes_and_is_imported_once(
             config = write_config(config_path, doc)
             url = f"sqlite:///{workdir / kind / 'state.db'}"
             with Store.open(url) as store, LeanStore.open(url) as lean:
-                p = Pipeline(kind, category, leecher, arr, store, config, config_path, Clock(), lean)
+                p = Pipeline(
+                    kind, category, leecher, arr, store, config, config_path, Clock(), lean
+                )
                 ext = ".flac" if kind == "lidarr" else ".mkv"
                 files = {f"Track{i}{ext}": 256 * KiB for i in range(3)}
                 added = add_downloading(
@@ -763,3 +765,39 @@ def test_a_recorded_torrent_is_written_again_only_when_what_it_records_changes(
     manager.cycle()
     assert written == [calm.hash], "its state changed: recorded"
     assert p.lean.torrent_rows(p.kind, hashes=[calm.hash])[calm.hash].state != "pausedUP"
+
+
+@pytest.mark.parametrize("pipeline", ["radarr"], indirect=True)
+def test_a_torrent_moved_into_the_category_is_followed_and_moved_out_is_gone(
+    pipeline: Pipeline,
+) -> None:
+    """The manager holds only its category's torrents: another category's torrent is not in
+    its memory at all; moved in (qBittorrent's answer carries only the new category) it is
+    followed with its whole record; moved out it is gone, as removed."""
+    p = pipeline
+    elsewhere = f"{p.category}-elsewhere"
+    moving = add_seeding(p.qbit, f"Moving.{p.category}", release_files(p, "Moving"), category=elsewhere)  # fmt: skip
+    manager = p.manager()
+    manager.publisher = CapturedPublisher()
+    manager.cycle()
+    assert moving.hash not in manager._torrents and moving.hash not in manager.qbit._state.torrents
+    assert p.store.get_torrent(p.kind, moving.hash) is None
+
+    api(p.qbit).torrents_create_category(name=p.category)
+    api(p.qbit).torrents_set_category(category=p.category, torrent_hashes=moving.hash)
+    wait_for(lambda: info(api(p.qbit), moving.hash)["category"] == p.category, "moved in")
+    manager.cycle()
+    held = manager._torrents[moving.hash]
+    assert held["name"] == f"Moving.{p.category}" and held["size"] == sum(release_files(p, "Moving").values())  # fmt: skip
+    assert held["save_path"] and held["added_on"] > 0 and held["state"]
+    assert manager.publisher.torrents[moving.hash]["name"] == held["name"]
+    row = p.store.get_torrent(p.kind, moving.hash)
+    assert row is not None and row.gone_at is None
+
+    api(p.qbit).torrents_set_category(category=elsewhere, torrent_hashes=moving.hash)
+    wait_for(lambda: info(api(p.qbit), moving.hash)["category"] == elsewhere, "moved out")
+    manager.cycle()
+    assert moving.hash not in manager._torrents
+    assert moving.hash not in manager.publisher.torrents  # its topic cleared
+    row = p.store.get_torrent(p.kind, moving.hash)
+    assert row is not None and row.gone_at is not None

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import uuid
 from pathlib import Path
 
 import pytest
 
 from qbitrr_mqtt.clients.qbit import MainData, QbitClient, QbitError, QbitUnavailable
+from qbitrr_mqtt.manager import views
 from services import torrents as T
 from services.runners import free_port, start_qbittorrent
 
@@ -204,3 +206,153 @@ def test_real_download_from_a_local_peer(qbit_pair, category):
     for rel in files:
         got = (added.save_path / "show" / rel).read_bytes()
         assert got == (added.payload / rel).read_bytes()
+
+
+# --- one category: only the watched category's torrents are held ----------------------------
+
+FIELDS = views.TORRENT_FIELDS
+
+
+def paused(qbit, *added: T.Added) -> None:
+    """Stop torrents so their fields hold still (records can then be compared whole)."""
+    T.api(qbit).torrents_pause(torrent_hashes=[a.hash for a in added])
+    for a in added:
+        T.wait_state(T.api(qbit), a.hash, {"pausedUP", "stoppedUP"})
+
+
+def set_category(qbit, h: str, category: str) -> None:
+    client = T.api(qbit)
+    client.torrents_set_category(category=category, torrent_hashes=h)
+    T.wait_for(lambda: T.info(client, h)["category"] == category, f"{h} in {category!r}")
+
+
+def record(qbit, h: str, category: str | None = None) -> dict:
+    """The record a new client holds for ``h`` (as if it had followed it from the start)."""
+    with QbitClient(qbit.url) as fresh:
+        return fresh.sync(fields=FIELDS, category=category).torrents[h]
+
+
+def test_one_category_follows_torrents_moved_in_and_out(qbit, category):
+    mine = T.add_seeding(qbit, "cat-mine", 20_000, category=category)
+    other = T.add_seeding(qbit, "cat-other", 30_000, category=category + "-other")
+    paused(qbit, mine, other)
+    with QbitClient(qbit.url) as c:
+        first = c.sync(fields=FIELDS, category=category)
+        assert first.full and set(first.torrents) == {mine.hash}
+        T.wait_for(lambda: not c.sync(fields=FIELDS, category=category).changed, "quiet")
+        before = c.stats.requests
+        idle = c.sync(fields=FIELDS, category=category)
+        assert c.stats.requests - before == 1 and not idle.changed  # idle: one request
+
+        set_category(qbit, other.hash, category)  # moved in: the answer says only that
+        before = c.stats.requests
+        moved = c.sync(fields=FIELDS, category=category)
+        assert c.stats.requests - before == 2  # sync/maindata, then torrents/info once
+        assert set(moved.torrents) == {mine.hash, other.hash} and other.hash in moved.changed
+        held = moved.torrents[other.hash]
+        assert held["name"] == "cat-other" and held["size"] == 30_000
+        assert held == record(qbit, other.hash, category)  # whole, as if there from the start
+        assert held == record(qbit, other.hash)  # and as the unfiltered client holds it
+        before = c.stats.requests
+        c.sync(fields=FIELDS, category=category)
+        assert c.stats.requests - before == 1  # read once only
+
+        set_category(qbit, other.hash, category + "-other")  # moved out: gone from the view
+        out = c.sync(fields=FIELDS, category=category)
+        assert set(out.torrents) == {mine.hash} and other.hash in out.removed
+        assert other.hash not in out.changed
+
+        set_category(qbit, other.hash, category)  # and back in again
+        back = c.sync(fields=FIELDS, category=category)
+        assert back.torrents[other.hash] == held
+
+        c.delete([mine.hash], delete_files=False)  # removed: torrents_removed
+        seen: set[str] = set()
+        gone = T.wait_for(
+            lambda: (
+                (d := c.sync(fields=FIELDS, category=category))
+                and not seen.update(d.removed)
+                and mine.hash in seen
+                and d
+            ),
+            "removal seen",
+        )
+        assert set(gone.torrents) == {other.hash}
+
+
+def test_no_category_is_a_category_like_the_filter_on_the_whole_state(qbit, category):
+    loose = T.add_seeding(qbit, "cat-loose", 20_000, category=category)
+    paused(qbit, loose)
+    with QbitClient(qbit.url) as c, QbitClient(qbit.url) as whole:
+        c.sync(fields=FIELDS, category="")
+        set_category(qbit, loose.hash, "")  # no category (the answer carries "category": "")
+        held = c.sync(fields=FIELDS, category="").torrents
+        every = whole.sync(fields=FIELDS).torrents
+        assert held == {h: t for h, t in every.items() if t.get("category") == ""}
+        assert loose.hash in held
+
+
+def test_one_category_holds_nothing_of_the_others_through_a_restart(workdir):
+    """50 torrents of another category: the client holds none of them (no dict, no hash),
+    before and after qBittorrent restarts (a full update) and when one moves in after."""
+    with start_qbittorrent(workdir) as q:
+        others = add_many(q, 50, "other")
+        mine = T.add_seeding(q, "restart-mine", 20_000, category="mine")
+        paused(q, mine)
+        with QbitClient(q.url) as c:
+            state = c.sync(fields=FIELDS, category="mine")
+            assert set(state.torrents) == {mine.hash}
+            strings = reachable_strings(c)
+            assert mine.hash in strings and not strings & set(others)  # the walk finds hashes
+            q.restart()
+            after = T.wait_for(
+                lambda: (d := c.sync(fields=FIELDS, category="mine")).full and d, "full update"
+            )
+            assert set(after.torrents) == {mine.hash} and after.changed == {mine.hash}
+            assert not reachable_strings(c) & set(others)
+            moved = others[0]
+            set_category(q, moved, "mine")
+            state = c.sync(fields=FIELDS, category="mine")
+            assert set(state.torrents) == {mine.hash, moved}
+            assert state.torrents[moved] == record(q, moved, "mine") == record(q, moved)
+            assert not reachable_strings(c) & set(others[1:])
+
+
+def add_many(qbit, n: int, category: str) -> list[str]:
+    """``n`` small paused torrents in ``category`` (added in one call); their hashes."""
+    client = T.api(qbit)
+    torrents, hashes = [], []
+    for i in range(n):
+        payload = T.make_payload(qbit.workdir / "many", f"many-{category}-{i}", 1000 + i)
+        torrent, h = T.make_torrent(payload)
+        torrents.append(torrent)
+        hashes.append(h)
+    client.torrent_categories.create_category(name=category)
+    client.torrents_add(
+        torrent_files=torrents,
+        save_path=str(qbit.workdir / "many"),
+        category=category,
+        is_paused=True,
+        is_skip_checking=True,
+    )
+    T.wait_for(lambda: len(client.torrents_info(category=category)) == n, f"{n} torrents added")
+    return hashes
+
+
+def reachable_strings(client: QbitClient) -> set[str]:
+    """Every string reachable from the client's own state (not its HTTP library)."""
+    seen: set[int] = set()
+    out: set[str] = set()
+    todo = [v for k, v in vars(client).items() if k != "_api"]
+    while todo:
+        obj = todo.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, str):
+            out.add(obj)
+        elif isinstance(obj, MainData):
+            todo.extend(vars(obj).values())
+        elif isinstance(obj, (dict, list, tuple, set, frozenset)):
+            todo.extend(gc.get_referents(obj))
+    return out

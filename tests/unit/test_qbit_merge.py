@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from qbitrr_mqtt.clients.qbit import MainData, merge_maindata, parse_maindata
+from qbitrr_mqtt.clients.qbit import OTHER, MainData, merge_maindata, parse_maindata
 
 FULL = {
     "rid": 1,
@@ -117,3 +117,65 @@ def test_parse_shares_equal_strings_of_shared_fields_across_answers():
 def test_parse_refuses_what_is_not_a_json_object(body):
     with pytest.raises(ValueError):
         parse_maindata(body, KEEP)
+
+
+# merge_maindata / parse_maindata for one category: the torrents of other categories are not held.
+CAT_FULL = {
+    "rid": 1,
+    "full_update": True,
+    "torrents": {
+        "aa": {"name": "a", "category": "radarr", "added_on": 1, "state": "uploading"},
+        "bb": {"name": "b", "category": "sonarr", "added_on": 2, "state": "uploading"},
+        "cc": {"name": "c", "category": "", "added_on": 3, "state": "uploading"},
+    },
+}
+
+
+def test_one_category_holds_only_its_torrents_like_the_filter_on_the_whole_state():
+    whole = merge_maindata(MainData(), CAT_FULL)
+    for category in ("radarr", "sonarr", "", "lidarr"):
+        state = merge_maindata(MainData(), CAT_FULL, category=category)
+        expected = {h: t for h, t in whole.torrents.items() if t.get("category") == category}
+        assert state.torrents == expected and state.changed == expected.keys()
+        assert state.full and not state.entering
+
+
+def test_one_category_moves_in_and_out_and_removals():
+    state = merge_maindata(MainData(), CAT_FULL, category="radarr")
+    # bb ticks (no category in its entry): not held, not changed.
+    ticked = merge_maindata(state, {"rid": 2, "torrents": {"bb": {"state": "stalledUP"}}}, category="radarr")  # fmt: skip
+    assert set(ticked.torrents) == {"aa"} and not ticked.changed and not ticked.entering
+    # bb moves in: its partial entry is not a record; the caller reads it whole.
+    moved = merge_maindata(ticked, {"rid": 3, "torrents": {"bb": {"category": "radarr"}}}, category="radarr")  # fmt: skip
+    assert moved.entering == {"bb"} and "bb" not in moved.torrents and not moved.changed
+    # a new torrent added to the category comes whole: held at once.
+    new = {"name": "d", "category": "radarr", "added_on": 4, "state": "downloading"}
+    added = merge_maindata(moved, {"rid": 4, "torrents": {"dd": new}}, category="radarr")
+    assert added.torrents["dd"] == {**new, "hash": "dd"} and added.changed == {"dd"}
+    # aa moves out: gone from the view, reported removed; cc's removal is reported too.
+    out = merge_maindata(added, {"rid": 5, "torrents": {"aa": {"category": "sonarr"}}, "torrents_removed": ["cc"]}, category="radarr")  # fmt: skip
+    assert set(out.torrents) == {"dd"} and out.removed == {"aa", "cc"} and not out.changed
+    # a torrent that entered and was removed in the same answer is not to be read.
+    gone = merge_maindata(out, {"rid": 6, "torrents": {"ee": {"category": "radarr"}}, "torrents_removed": ["ee"]}, category="radarr")  # fmt: skip
+    assert not gone.entering
+
+
+def test_parse_for_one_category_builds_no_dict_for_other_categories():
+    body = json.dumps(
+        {
+            "rid": 1,
+            "full_update": True,
+            "torrents": {
+                h: {"name": h, "category": cat, "added_on": 1, "time_active": 1, "state": "x"}
+                for h, cat in (("aa", "radarr"), ("bb", "sonarr"), ("cc", ""))
+            },
+        }
+    )
+    keep = frozenset({"name", "category", "added_on", "state"})
+    data = parse_maindata(body, keep, {}, "radarr")
+    assert data["torrents"]["bb"] is OTHER and data["torrents"]["cc"] is OTHER
+    assert data["torrents"]["aa"] == {"name": "aa", "category": "radarr", "added_on": 1, "state": "x"}  # fmt: skip
+    assert set(merge_maindata(MainData(), data, keep, "radarr").torrents) == {"aa"}
+    # a partial entry without a category is left to merge_maindata (it knows what it holds)
+    partial = parse_maindata(b'{"torrents": {"bb": {"time_active": 2, "state": "y"}}}', keep, {}, "radarr")  # fmt: skip
+    assert partial["torrents"]["bb"] == {"state": "y"}
