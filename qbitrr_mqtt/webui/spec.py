@@ -87,6 +87,18 @@ class Route:
         return f"{self.method.lower()}_{words}"
 
 
+#: Validators of the parameters' schemas by ``id``, with the schema they check (which keeps
+#: the id taken): building a validator cost more than the page a cached request answers.
+_VALIDATORS: dict[int, tuple[dict[str, Any], Draft202012Validator]] = {}
+
+
+def _validator(schema: dict[str, Any]) -> Draft202012Validator:
+    held = _VALIDATORS.get(id(schema))
+    if held is None or held[0] is not schema:
+        held = _VALIDATORS[id(schema)] = (schema, Draft202012Validator(schema))
+    return held[1]
+
+
 def _coerce(param: Param, raw: str) -> Any:
     """A query string value as the type its schema says, or ApiError 400 naming the parameter."""
     schema = param.schema
@@ -103,8 +115,9 @@ def _coerce(param: Param, raw: str) -> Any:
         if lowered not in ("true", "false", "1", "0"):
             raise ApiError(400, "bad_parameter", f"{param.name} must be true or false, got {raw!r}")
         value = lowered in ("true", "1")
-    errors = list(Draft202012Validator(schema).iter_errors(value))
-    if errors:
+    validator = _validator(schema)
+    if not validator.is_valid(value):
+        errors = list(validator.iter_errors(value))
         raise ApiError(400, "bad_parameter", f"{param.name}: {errors[0].message}")
     return value
 
