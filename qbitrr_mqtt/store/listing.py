@@ -226,6 +226,47 @@ class ListingMixin(StoreBase):
             finally:
                 cursor.close()
 
+    def torrent_listing_values(
+        self,
+        instance: str | None = None,
+        state: str | None = None,
+        columns: Sequence[str] = PAGE_COLUMNS,
+        max_rows: int = 25_000,
+    ) -> list[Sequence[Any]] | None:
+        """Every row :meth:`torrent_page_values` would page through for these filters, in
+        the same order and form, or None when more than ``max_rows`` match (the WebUI then
+        reads pages instead of holding them all). The rows' count is the listing's total:
+        both come from one statement, so they agree on any backend."""
+        unknown = [c for c in columns if c not in _TORRENT.c]
+        if unknown:
+            raise ValueError(f"torrent_listing: unknown column(s) {', '.join(unknown)}")
+        (page, page_order), (count, count_order) = _driver_statements(
+            self.engine.dialect, tuple(columns), instance is not None, state is not None
+        )
+        params = {"instance": instance, "state": state, "limit": max_rows + 1, "offset": 0}
+        driver_error = self.engine.dialect.loaded_dbapi.Error
+        try:
+            conn = self.engine.raw_connection()
+            try:
+                cursor: Any = conn.cursor()
+                try:
+                    # The count first (from the index, ~1,000 times cheaper than the rows):
+                    # a listing too long to hold is not read at all.
+                    cursor.execute(count, _args(count_order, params))
+                    if int(cursor.fetchone()[0]) > max_rows:
+                        return None
+                    cursor.execute(page, _args(page_order, params))
+                    found: list[Sequence[Any]] = cursor.fetchall()
+                finally:
+                    cursor.close()
+                    if self.dialect != "sqlite":  # autocommit on SQLite (db.py)
+                        conn.rollback()
+            finally:
+                conn.close()
+        except driver_error as exc:  # as SQLAlchemy's own execution would raise it
+            raise DBAPIError.instance(page, params, exc, driver_error) from exc
+        return None if len(found) > max_rows else found
+
     def torrent_page_plan(self, instance: str | None = None, state: str | None = None) -> str:
         """SQLite's ``EXPLAIN QUERY PLAN`` of a page query, one step per line (tests check
         that the listing index serves the order; other backends answer "")."""
