@@ -20,6 +20,11 @@ older than the request:
   committed in between. Either is coarse (any commit anywhere in the store drops every
   entry) but exact: a cached answer is never older than the store it would be read from.
   An in-memory SQLite store (tests) or a token read that fails means no caching.
+- :class:`ListingCache` keeps, under the same token, whole torrent listings (per filter,
+  not per page) as each row's encoded JSON, so clients paging at random offsets through
+  10,000 torrents cost a slice and a join each instead of a query, a count and the
+  encoding of their page. It reads a listing only once its pages are in demand, one read
+  for every request waiting, and holds a few listings of bounded length.
 """
 
 from __future__ import annotations
@@ -314,6 +319,11 @@ class ListingCache:
         self._hot: set[Hashable] = set()
         self._was_hot: set[Hashable] = set()
         self.builds = 0
+
+    @property
+    def held(self) -> tuple[Hashable, ...]:
+        """The keys of the listings held, least recently used first."""
+        return tuple(self._built)
 
     async def page(
         self,
