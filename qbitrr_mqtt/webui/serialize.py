@@ -224,9 +224,22 @@ def _column(name: str, encode: Any, timestamps: frozenset[str], flags: frozenset
             return [found(v) or seen.setdefault(v, encode(v)) for v in col]
 
         return times
-    return lambda col: [
-        _esc(v) if type(v) is str else default if v is None else encode(v) for v in col
-    ]
+
+    def values(col: Any) -> list[str]:
+        return [
+            _esc(v)
+            if (kind := type(v)) is str
+            else default
+            if v is None
+            else int.__repr__(v)
+            if kind is int
+            else float.__repr__(v)
+            if kind is float and v - v == 0  # finite: not NaN nor infinite
+            else encode(v)
+            for v in col
+        ]
+
+    return values
 
 
 def row_json_encoder(
