@@ -22,7 +22,7 @@ Gone torrents are not listed (``list_torrents``'s default).
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -63,6 +63,10 @@ _TIMES = frozenset(c.name for c in _TORRENT.columns if isinstance(c.type, UTCDat
 TIME_COLUMNS = _TIMES
 #: Boolean columns: SQLite's driver returns them as 0/1 (``torrent_page_values`` too).
 BOOL_COLUMNS = frozenset(c.name for c in _TORRENT.columns if isinstance(c.type, Boolean))
+
+
+#: Rows :meth:`ListingMixin.torrent_listing_values` converts at a time.
+LISTING_CHUNK = 1000
 
 
 def _selected(name: str) -> ColumnElement[Any]:
@@ -232,11 +236,16 @@ class ListingMixin(StoreBase):
         state: str | None = None,
         columns: Sequence[str] = PAGE_COLUMNS,
         max_rows: int = 25_000,
-    ) -> list[Sequence[Any]] | None:
+        convert: Callable[[list[Sequence[Any]]], list[Any]] = list,
+    ) -> list[Any] | None:
         """Every row :meth:`torrent_page_values` would page through for these filters, in
         the same order and form, or None when more than ``max_rows`` match (the WebUI then
         reads pages instead of holding them all). The rows' count is the listing's total:
-        both come from one statement, so they agree on any backend."""
+        both come from one statement, so they agree on any backend.
+
+        The rows go through ``convert`` :data:`LISTING_CHUNK` at a time and its outputs are
+        returned, one per row: a caller keeping something smaller than the driver's rows
+        (the WebUI keeps their JSON) never holds all of those at once."""
         unknown = [c for c in columns if c not in _TORRENT.c]
         if unknown:
             raise ValueError(f"torrent_listing: unknown column(s) {', '.join(unknown)}")
@@ -256,7 +265,9 @@ class ListingMixin(StoreBase):
                     if int(cursor.fetchone()[0]) > max_rows:
                         return None
                     cursor.execute(page, _args(page_order, params))
-                    found: list[Sequence[Any]] = cursor.fetchall()
+                    found: list[Any] = []
+                    while chunk := cursor.fetchmany(LISTING_CHUNK):
+                        found += convert(chunk)
                 finally:
                     cursor.close()
                     if self.dialect != "sqlite":  # autocommit on SQLite (db.py)

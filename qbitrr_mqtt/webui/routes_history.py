@@ -86,8 +86,7 @@ def _torrent_listing(
 ) -> list[bytes] | None:
     """Every row of the listing, each as the JSON object a page writes for it (None: more
     than ``max_rows``), read and encoded in the worker thread."""
-    values = store.torrent_listing_values(instance, state, TORRENT_FIELDS, max_rows)
-    return None if values is None else _TORRENT_ROWS(values)
+    return store.torrent_listing_values(instance, state, TORRENT_FIELDS, max_rows, _TORRENT_ROWS)
 
 
 def _torrents_from(rows: list[bytes], limit: int, offset: int) -> bytes:

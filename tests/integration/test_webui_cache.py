@@ -28,6 +28,7 @@ import pytest
 
 from qbitrr_mqtt.config import load_config
 from qbitrr_mqtt.store import Store
+from qbitrr_mqtt.store.listing import LISTING_CHUNK
 from qbitrr_mqtt.store.testing import store_fixture, store_url_fixture  # noqa: F401
 from qbitrr_mqtt.webui import create_app
 from qbitrr_mqtt.webui.cache import FreshCall, ListingCache, ResponseCache, change_token
@@ -253,6 +254,15 @@ def test_the_listing_reads_what_the_pages_read(store: Store) -> None:
             paged, total = store.torrent_page_values(instance, state, 1000, 0, TORRENT_FIELDS)
             assert [tuple(r) for r in whole] == [tuple(r) for r in paged]
             assert len(whole) == total
+    chunks: list[int] = []
+
+    def hashes(rows: list[Any]) -> list[str]:
+        chunks.append(len(rows))
+        return [r[1] for r in rows]
+
+    want = [r[1] for r in store.torrent_page_values(limit=1000, columns=TORRENT_FIELDS)[0]]
+    assert store.torrent_listing_values(None, None, TORRENT_FIELDS, convert=hashes) == want
+    assert sum(chunks) == len(want) and max(chunks) <= LISTING_CHUNK
     assert store.torrent_listing_values(max_rows=30) is not None  # 30 not gone
     assert store.torrent_listing_values(max_rows=29) is None, "longer than the cap: not read"
     with pytest.raises(ValueError, match="unknown column"):
