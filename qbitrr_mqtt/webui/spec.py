@@ -92,11 +92,23 @@ class Route:
 _VALIDATORS: dict[int, tuple[dict[str, Any], Draft202012Validator]] = {}
 
 
+#: The keywords of a whole-number range (paging's limit and offset), checked inline.
+_RANGE = frozenset({"type", "minimum", "maximum", "default"})
+
+
 def _validator(schema: dict[str, Any]) -> Draft202012Validator:
     held = _VALIDATORS.get(id(schema))
     if held is None or held[0] is not schema:
         held = _VALIDATORS[id(schema)] = (schema, Draft202012Validator(schema))
     return held[1]
+
+
+def _in_range(schema: dict[str, Any], value: int) -> bool:
+    """True when ``schema`` is only a whole-number range that holds ``value`` (False says
+    nothing: the validator decides and words the error)."""
+    return schema.keys() <= _RANGE and schema.get("minimum", value) <= value <= schema.get(
+        "maximum", value
+    )
 
 
 def _coerce(param: Param, raw: str) -> Any:
@@ -110,6 +122,8 @@ def _coerce(param: Param, raw: str) -> Any:
                 400, "bad_parameter", f"{param.name} must be a whole number, got {raw!r}"
             )
         value = int(raw)
+        if _in_range(schema, value):
+            return value
     elif kind == "boolean":
         lowered = raw.strip().lower()
         if lowered not in ("true", "false", "1", "0"):
