@@ -266,10 +266,11 @@ class ResponseCache:
             self.source.close()
 
 
-#: Rows of distinct pages a listing must be asked for under one change token before it is
-#: read whole: a page read costs ~3 ms, the whole listing ~8 ms per 1,000 rows, so a
-#: dashboard polling one page (or paging through a few) never pays for 10,000 rows.
-LISTING_AFTER_ROWS = 500
+#: Distinct pages of a listing asked under one change token before it is read whole: a
+#: page read costs ~3 ms, reading and encoding 10,000 rows ~85 ms, so a dashboard polling
+#: its page (or a user paging through a few) never pays for the whole listing, and clients
+#: paging through many pages pay a few page reads before they share one read.
+LISTING_AFTER_PAGES = 5
 #: Listings held at once (least recently used dropped), and their bytes at most: a listing
 #: of 10,000 torrents is ~7 MB.
 LISTING_KEYS = 4
@@ -287,7 +288,7 @@ class ListingCache:
     and sort), not by offset and limit.
 
     A listing is read only when it pays: once its distinct pages asked under the current
-    token add up to :data:`LISTING_AFTER_ROWS` rows, or at once when it was in that demand
+    token reach :data:`LISTING_AFTER_PAGES`, or at once when it was in that demand
     under the previous token (clients paging at random through a changing store). Requests
     that arrive while it is read wait for that one read; requests before that read their page
     through ``responses`` (a repeated page is a cached body there)."""
@@ -296,13 +297,13 @@ class ListingCache:
         self,
         responses: ResponseCache,
         *,
-        after_rows: int = LISTING_AFTER_ROWS,
+        after_pages: int = LISTING_AFTER_PAGES,
         max_keys: int = LISTING_KEYS,
         max_bytes: int = LISTING_BYTES,
         max_rows: int = LISTING_ROWS,
     ) -> None:
         self.responses = responses
-        self.after_rows = after_rows
+        self.after_pages = after_pages
         self.max_keys = max_keys
         self.max_bytes = max_bytes
         self.max_rows = max_rows
@@ -314,8 +315,8 @@ class ListingCache:
         #: Listings too long to hold under this token.
         self._refused: set[Hashable] = set()
         #: Per key, the distinct (limit, offset) pages asked under this token, until they
-        #: reach ``after_rows`` rows; then the key is in ``_hot``.
-        self._asked: OrderedDict[Hashable, tuple[set[tuple[int, int]], list[int]]] = OrderedDict()
+        #: are ``after_pages``; then the key is in ``_hot``.
+        self._asked: OrderedDict[Hashable, set[tuple[int, int]]] = OrderedDict()
         self._hot: set[Hashable] = set()
         self._was_hot: set[Hashable] = set()
         self.builds = 0
@@ -372,16 +373,14 @@ class ListingCache:
         """Note a page asked; True when listing ``key`` is worth reading whole."""
         if key in self._hot:
             return True
-        asked = self._asked.get(key)
-        if asked is None:
-            asked = self._asked[key] = (set(), [0])
+        pages = self._asked.get(key)
+        if pages is None:
+            pages = self._asked[key] = set()
             if len(self._asked) > _TRACKED:
                 self._asked.popitem(last=False)
-        pages, rows = asked
         if (limit, offset) not in pages:
             pages.add((limit, offset))
-            rows[0] += limit
-            if rows[0] >= self.after_rows:
+            if len(pages) >= self.after_pages:
                 self._hot.add(key)
                 del self._asked[key]
                 return True

@@ -270,7 +270,7 @@ def test_the_listing_reads_what_the_pages_read(store: Store) -> None:
 
 
 async def _pages(served: Any, store: Store, query: str, instance: str | None, **q: Any) -> None:
-    """Ask pages 0..5 (600 rows: past ``LISTING_AFTER_ROWS``) and check each against the
+    """Ask pages 0..5 (past ``LISTING_AFTER_PAGES``) and check each against the
     uncached path."""
     for offset in range(6):
         body = await _page(served, f"{query}&limit=100&offset={offset}")
@@ -299,6 +299,7 @@ async def test_one_page_does_not_read_the_listing(served: Any, store: Store) -> 
     for _ in range(3):  # a dashboard polling its page
         await _page(served, "limit=100")
     await _page(served, "limit=100&offset=100")
+    await _page(served, "limit=1000")  # one long page is still one page
     assert _listings(served).builds == 0
     assert _listings(served).held == ()
 
@@ -355,7 +356,7 @@ async def test_clients_at_a_changed_store_share_one_read_of_the_listing(
 async def test_few_listings_are_held_and_none_too_long(served: Any, store: Store) -> None:
     _fill(store)
     state = served.app[SHARED]
-    state.listings = ListingCache(state.responses, after_rows=1, max_keys=2, max_rows=10)
+    state.listings = ListingCache(state.responses, after_pages=1, max_keys=2, max_rows=10)
     # Unfiltered (30 rows), radarr (19): longer than 10, read page by page.
     for query, instance in (("", None), ("instance=radarr", "radarr")):
         for offset in (0, 5):
