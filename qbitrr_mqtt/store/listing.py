@@ -22,7 +22,7 @@ Gone torrents are not listed (``list_torrents``'s default).
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -63,6 +63,10 @@ _TIMES = frozenset(c.name for c in _TORRENT.columns if isinstance(c.type, UTCDat
 TIME_COLUMNS = _TIMES
 #: Boolean columns: SQLite's driver returns them as 0/1 (``torrent_page_values`` too).
 BOOL_COLUMNS = frozenset(c.name for c in _TORRENT.columns if isinstance(c.type, Boolean))
+
+
+#: Rows :meth:`ListingMixin.torrent_listing_values` converts at a time.
+LISTING_CHUNK = 1000
 
 
 def _selected(name: str) -> ColumnElement[Any]:
@@ -225,6 +229,54 @@ class ListingMixin(StoreBase):
                     conn.rollback()
             finally:
                 cursor.close()
+
+    def torrent_listing_values(
+        self,
+        instance: str | None = None,
+        state: str | None = None,
+        columns: Sequence[str] = PAGE_COLUMNS,
+        max_rows: int = 25_000,
+        convert: Callable[[list[Sequence[Any]]], list[Any]] = list,
+    ) -> list[Any] | None:
+        """Every row :meth:`torrent_page_values` would page through for these filters, in
+        the same order and form, or None when more than ``max_rows`` match (the WebUI then
+        reads pages instead of holding them all). The rows' count is the listing's total:
+        both come from one statement, so they agree on any backend.
+
+        The rows go through ``convert`` :data:`LISTING_CHUNK` at a time and its outputs are
+        returned, one per row: a caller keeping something smaller than the driver's rows
+        (the WebUI keeps their JSON) never holds all of those at once."""
+        unknown = [c for c in columns if c not in _TORRENT.c]
+        if unknown:
+            raise ValueError(f"torrent_listing: unknown column(s) {', '.join(unknown)}")
+        (page, page_order), (count, count_order) = _driver_statements(
+            self.engine.dialect, tuple(columns), instance is not None, state is not None
+        )
+        params = {"instance": instance, "state": state, "limit": max_rows + 1, "offset": 0}
+        driver_error = self.engine.dialect.loaded_dbapi.Error
+        try:
+            conn = self.engine.raw_connection()
+            try:
+                cursor: Any = conn.cursor()
+                try:
+                    # The count first (from the index, ~1,000 times cheaper than the rows):
+                    # a listing too long to hold is not read at all.
+                    cursor.execute(count, _args(count_order, params))
+                    if int(cursor.fetchone()[0]) > max_rows:
+                        return None
+                    cursor.execute(page, _args(page_order, params))
+                    found: list[Any] = []
+                    while chunk := cursor.fetchmany(LISTING_CHUNK):
+                        found += convert(chunk)
+                finally:
+                    cursor.close()
+                    if self.dialect != "sqlite":  # autocommit on SQLite (db.py)
+                        conn.rollback()
+            finally:
+                conn.close()
+        except driver_error as exc:  # as SQLAlchemy's own execution would raise it
+            raise DBAPIError.instance(page, params, exc, driver_error) from exc
+        return None if len(found) > max_rows else found
 
     def torrent_page_plan(self, instance: str | None = None, state: str | None = None) -> str:
         """SQLite's ``EXPLAIN QUERY PLAN`` of a page query, one step per line (tests check

@@ -10,7 +10,8 @@ Methods by area (see each mixin's module for the why):
 - torrents and strikes (``torrents.py``): upsert_torrents, get_torrent, get_torrents,
   list_torrents, list_downloads, mark_gone, prune_gone, add_strike, reset_strikes,
   list_strikes;
-- the WebUI's torrent list (``listing.py``): torrent_page, torrent_page_plan;
+- the WebUI's torrent list (``listing.py``): torrent_page, torrent_listing_values,
+  torrent_page_plan;
 - actions journal and searches (``journal.py``): record_intent, mark_done, mark_failed,
   mark_skipped, get_action, action_by_key, pending_intents, list_actions,
   unpublished_actions, mark_published, actions_after, last_action_id, record_search,

@@ -9,7 +9,16 @@ from aiohttp import web
 from ..store.listing import BOOL_COLUMNS, TIME_COLUMNS
 from .routes_status import known_instance
 from .schemas import HASH, INSTANCE_NAME, page_of
-from .serialize import ACTION_FIELDS, SEARCH_FIELDS, TORRENT_FIELDS, page_json, row_encoders, rows
+from .serialize import (
+    ACTION_FIELDS,
+    SEARCH_FIELDS,
+    TORRENT_FIELDS,
+    page_json,
+    page_of_rows,
+    row_encoders,
+    row_json_encoder,
+    rows,
+)
 from .spec import Call, Param, Resp, Route
 from .state import blocking, shared
 
@@ -59,6 +68,8 @@ def _page(key: str, found: Any, fields: tuple[str, ...], call: Call) -> web.Resp
 
 #: The torrent row's JSON template and per-field encoders (``serialize.row_encoders``).
 _TORRENT_JSON = row_encoders(TORRENT_FIELDS, TIME_COLUMNS, BOOL_COLUMNS)
+#: The same JSON for a whole listing at once (``serialize.row_json_encoder``).
+_TORRENT_ROWS = row_json_encoder(TORRENT_FIELDS, TIME_COLUMNS, BOOL_COLUMNS)
 
 
 def _torrents_body(store: Any, q: dict[str, Any], instance: str | None) -> bytes:
@@ -70,15 +81,32 @@ def _torrents_body(store: Any, q: dict[str, Any], instance: str | None) -> bytes
     return page_json("torrents", values, _TORRENT_JSON, total, q["limit"], q["offset"])
 
 
+def _torrent_listing(
+    store: Any, instance: str | None, state: str | None, max_rows: int
+) -> list[bytes] | None:
+    """Every row of the listing, each as the JSON object a page writes for it (None: more
+    than ``max_rows``), read and encoded in the worker thread."""
+    return store.torrent_listing_values(instance, state, TORRENT_FIELDS, max_rows, _TORRENT_ROWS)
+
+
+def _torrents_from(rows: list[bytes], limit: int, offset: int) -> bytes:
+    return page_of_rows("torrents", rows, len(rows), limit, offset)
+
+
 async def torrents(call: Call) -> web.Response:
-    """Served from the response cache while the store is unchanged (``cache.py``): the
-    dashboards polling the same page share one read."""
+    """Served while the store is unchanged from the listing cache (a page is a slice of the
+    encoded listing, on the event loop) or the response cache (``cache.py``)."""
     q = call.query
+    app = call.app
     instance = known_instance(call, q["instance"])
-    state = shared(call.app)
-    key = ("torrents", instance, q["state"], q["limit"], q["offset"])
-    body = await state.responses.get(
-        key, lambda: blocking(call.app, _torrents_body, state.store, q, instance)
+    state = shared(app)
+    body = await state.listings.page(
+        ("torrents", instance, q["state"]),
+        q["limit"],
+        q["offset"],
+        lambda: blocking(app, _torrents_body, state.store, q, instance),
+        lambda most: blocking(app, _torrent_listing, state.store, instance, q["state"], most),
+        _torrents_from,
     )
     return web.Response(body=body, content_type="application/json", charset="utf-8")
 

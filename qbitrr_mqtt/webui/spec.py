@@ -87,6 +87,30 @@ class Route:
         return f"{self.method.lower()}_{words}"
 
 
+#: Validators of the parameters' schemas by ``id``, with the schema they check (which keeps
+#: the id taken): building a validator cost more than the page a cached request answers.
+_VALIDATORS: dict[int, tuple[dict[str, Any], Draft202012Validator]] = {}
+
+
+#: The keywords of a whole-number range (paging's limit and offset), checked inline.
+_RANGE = frozenset({"type", "minimum", "maximum", "default"})
+
+
+def _validator(schema: dict[str, Any]) -> Draft202012Validator:
+    held = _VALIDATORS.get(id(schema))
+    if held is None or held[0] is not schema:
+        held = _VALIDATORS[id(schema)] = (schema, Draft202012Validator(schema))
+    return held[1]
+
+
+def _in_range(schema: dict[str, Any], value: int) -> bool:
+    """True when ``schema`` is only a whole-number range that holds ``value`` (False says
+    nothing: the validator decides and words the error)."""
+    return schema.keys() <= _RANGE and schema.get("minimum", value) <= value <= schema.get(
+        "maximum", value
+    )
+
+
 def _coerce(param: Param, raw: str) -> Any:
     """A query string value as the type its schema says, or ApiError 400 naming the parameter."""
     schema = param.schema
@@ -98,13 +122,16 @@ def _coerce(param: Param, raw: str) -> Any:
                 400, "bad_parameter", f"{param.name} must be a whole number, got {raw!r}"
             )
         value = int(raw)
+        if _in_range(schema, value):
+            return value
     elif kind == "boolean":
         lowered = raw.strip().lower()
         if lowered not in ("true", "false", "1", "0"):
             raise ApiError(400, "bad_parameter", f"{param.name} must be true or false, got {raw!r}")
         value = lowered in ("true", "1")
-    errors = list(Draft202012Validator(schema).iter_errors(value))
-    if errors:
+    validator = _validator(schema)
+    if not validator.is_valid(value):
+        errors = list(validator.iter_errors(value))
         raise ApiError(400, "bad_parameter", f"{param.name}: {errors[0].message}")
     return value
 

@@ -22,7 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from ..config import Config
-from .cache import FreshCall, ResponseCache
+from .cache import FreshCall, ListingCache, ResponseCache
 
 
 @dataclass(slots=True)
@@ -55,8 +55,13 @@ class Shared:
     outcomes: OrderedDict[str, dict[str, Any]] = field(default_factory=OrderedDict)
     #: Encoded GET answers valid while the store is unchanged (``cache.py``).
     responses: ResponseCache = field(default_factory=lambda: ResponseCache(None))
+    #: Whole torrent listings, encoded, valid while the store is unchanged (``cache.py``).
+    listings: ListingCache = field(init=False)
     #: The ``/api/v1/processes`` body, one build shared by the requests waiting for it.
     processes: FreshCall[bytes] | None = None
+
+    def __post_init__(self) -> None:
+        self.listings = ListingCache(self.responses)
 
     def remember(self, command: dict[str, Any], keep: int = 500) -> None:
         self.outcomes[command["id"]] = command

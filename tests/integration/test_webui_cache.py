@@ -5,12 +5,19 @@ tests check that a write by another process (or another connection) is seen by t
 next request, that a cached answer is byte for byte the uncached one, that the JSON written
 straight from the driver's values is what the dict path wrote, and that a shared call never
 answers a request with a run that started before it.
+
+Torrent pages are also cut from whole listings (``ListingCache``): a page cut from a held
+listing must be byte for byte the page the uncached path reads, for every filter, offset
+and limit; a write by another process (or another connection) must show in the very next
+page; many clients arriving at a changed store must share one read of the listing; and what
+is held stays bounded (a few listings, none longer than the cap).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import random
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -21,10 +28,11 @@ import pytest
 
 from qbitrr_mqtt.config import load_config
 from qbitrr_mqtt.store import Store
+from qbitrr_mqtt.store.listing import LISTING_CHUNK
 from qbitrr_mqtt.store.testing import store_fixture, store_url_fixture  # noqa: F401
 from qbitrr_mqtt.webui import create_app
-from qbitrr_mqtt.webui.cache import FreshCall, ResponseCache, change_token
-from qbitrr_mqtt.webui.routes_history import _torrents_body
+from qbitrr_mqtt.webui.cache import FreshCall, ListingCache, ResponseCache, change_token
+from qbitrr_mqtt.webui.routes_history import _torrent_listing, _torrents_body, _torrents_from
 from qbitrr_mqtt.webui.serialize import TORRENT_FIELDS, rows
 from qbitrr_mqtt.webui.state import SHARED, Tuning
 
@@ -211,3 +219,156 @@ async def test_a_shared_call_never_serves_a_run_started_before_the_request() -> 
     assert await first == 1
     assert [await f for f in late] == [2] * 5, "one second run serves every late request"
     assert call.runs == 2
+
+
+# --- whole listings ------------------------------------------------------------------
+
+INSTANCES = (None, "radarr", "sonarr", "lidarr")
+STATES = (None, "stalled", "seeding", "uploading", "stalledDL", "paused")
+PAGES = ((100, 0), (1, 0), (5, 3), (7, 20), (3, 28), (10, 29), (1000, 0), (3, 200), (1, 31))
+
+
+def _listings(served: Any) -> ListingCache:
+    return served.app[SHARED].listings
+
+
+def test_a_page_of_the_listing_is_the_page_read_alone(store: Store) -> None:
+    _fill(store)
+    for instance in INSTANCES:
+        for state in STATES:
+            rows = _torrent_listing(store, instance, state, 1000)
+            assert rows is not None
+            for limit, offset in PAGES:
+                q = {"state": state, "limit": limit, "offset": offset}
+                want = _torrents_body(store, q, instance)
+                assert _torrents_from(rows, limit, offset) == want, (instance, state, q)
+                assert want == _dict_path(store, q, instance), (instance, state, q)
+
+
+def test_the_listing_reads_what_the_pages_read(store: Store) -> None:
+    _fill(store)
+    for instance in INSTANCES:
+        for state in STATES:
+            whole = store.torrent_listing_values(instance, state, TORRENT_FIELDS)
+            assert whole is not None
+            paged, total = store.torrent_page_values(instance, state, 1000, 0, TORRENT_FIELDS)
+            assert [tuple(r) for r in whole] == [tuple(r) for r in paged]
+            assert len(whole) == total
+    chunks: list[int] = []
+
+    def hashes(rows: list[Any]) -> list[str]:
+        chunks.append(len(rows))
+        return [r[1] for r in rows]
+
+    want = [r[1] for r in store.torrent_page_values(limit=1000, columns=TORRENT_FIELDS)[0]]
+    assert store.torrent_listing_values(None, None, TORRENT_FIELDS, convert=hashes) == want
+    assert sum(chunks) == len(want) and max(chunks) <= LISTING_CHUNK
+    assert store.torrent_listing_values(max_rows=30) is not None  # 30 not gone
+    assert store.torrent_listing_values(max_rows=29) is None, "longer than the cap: not read"
+    with pytest.raises(ValueError, match="unknown column"):
+        store.torrent_listing_values(columns=("hash", "nmae"))
+
+
+async def _pages(served: Any, store: Store, query: str, instance: str | None, **q: Any) -> None:
+    """Ask pages 0..5 (past ``LISTING_AFTER_PAGES``) and check each against the
+    uncached path."""
+    for offset in range(6):
+        body = await _page(served, f"{query}&limit=100&offset={offset}")
+        want = _dict_path(store, {"limit": 100, "offset": offset, **q}, instance)
+        assert body == want, (query, offset)
+
+
+async def test_pages_served_from_the_listing_are_the_uncached_pages(
+    served: Any, store: Store
+) -> None:
+    _fill(store)
+    listings = _listings(served)
+    for instance in INSTANCES[:3]:
+        for state in (None, "stalled", "uploading"):
+            query = "&".join(f"{k}={v}" for k, v in (("instance", instance), ("state", state)) if v)
+            await _pages(served, store, query, instance, state=state)
+            for limit, offset in PAGES:
+                body = await _page(served, f"{query}&limit={limit}&offset={offset}")
+                q = {"state": state, "limit": limit, "offset": offset}
+                assert body == _dict_path(store, q, instance), (query, q)
+    assert listings.builds >= 1, "the pages in demand were cut from a listing"
+
+
+async def test_one_page_does_not_read_the_listing(served: Any, store: Store) -> None:
+    _fill(store)
+    for _ in range(3):  # a dashboard polling its page
+        await _page(served, "limit=100")
+    await _page(served, "limit=100&offset=100")
+    await _page(served, "limit=1000")  # one long page is still one page
+    assert _listings(served).builds == 0
+    assert _listings(served).held == ()
+
+
+async def test_a_write_by_another_process_shows_in_the_next_page_of_a_listing(
+    served: Any, store: Store, store_url: str
+) -> None:
+    _fill(store)
+    listings = _listings(served)
+    await _pages(served, store, "", None, state=None)
+    assert listings.held, "the listing in demand is held"
+    first = await _page(served, "limit=10")
+
+    _write_elsewhere(store_url, "Written by another process")
+    after = await _page(served, "limit=10")
+    assert b"Written by another process" in after
+    assert json.loads(after)["total"] == json.loads(first)["total"] + 1
+    assert after == _dict_path(store, {"state": None, "limit": 10, "offset": 0}, None)
+
+    store.add_strike("radarr", "f" * 40, "stalled")  # this process, another connection
+    fresh = await _page(served, "limit=3&offset=0")
+    assert json.loads(fresh)["torrents"][0]["strikes"] == 1
+    assert fresh == _dict_path(store, {"state": None, "limit": 3, "offset": 0}, None)
+    # Gone torrents leave the listing too.
+    store.mark_gone("radarr", ["f" * 40])
+    gone = await _page(served, "limit=100&offset=0")
+    assert b"f" * 40 not in gone
+    assert gone == _dict_path(store, {"state": None, "limit": 100, "offset": 0}, None)
+
+
+# SQLite only: PostgreSQL's token (the server's snapshot) moves with every database of a
+# shared server, so other tests' writes would make more reads than these requests did.
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+async def test_clients_at_a_changed_store_share_one_read_of_the_listing(
+    served: Any, store: Store, store_url: str
+) -> None:
+    _fill(store)
+    listings = _listings(served)
+    offsets = [random.randrange(0, 31) for _ in range(50)]
+    bodies = await asyncio.gather(*(_page(served, f"limit=100&offset={o}") for o in offsets))
+    assert listings.builds == 1, "pages in demand: one read of the listing"
+    for offset, body in zip(offsets, bodies, strict=True):
+        assert body == _dict_path(store, {"state": None, "limit": 100, "offset": offset}, None)
+
+    _write_elsewhere(store_url, "New")
+    offsets = [random.randrange(0, 32) for _ in range(50)]
+    bodies = await asyncio.gather(*(_page(served, f"limit=10&offset={o}") for o in offsets))
+    assert listings.builds == 2, "50 clients at the new token: one more read"
+    for offset, body in zip(offsets, bodies, strict=True):
+        assert body == _dict_path(store, {"state": None, "limit": 10, "offset": offset}, None)
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+async def test_few_listings_are_held_and_none_too_long(served: Any, store: Store) -> None:
+    _fill(store)
+    state = served.app[SHARED]
+    state.listings = ListingCache(state.responses, after_pages=1, max_keys=2, max_rows=10)
+    # Unfiltered (30 rows), radarr (19): longer than 10, read page by page.
+    for query, instance in (("", None), ("instance=radarr", "radarr")):
+        for offset in (0, 5):
+            body = await _page(served, f"{query}&limit=5&offset={offset}")
+            assert body == _dict_path(
+                store, {"state": None, "limit": 5, "offset": offset}, instance
+            )
+    assert state.listings.held == ()
+    # sonarr (1 row) and three states of it, at most two held, the most recent.
+    for wanted in ("", "&state=seeding", "&state=stalled", "&state=uploading"):
+        await _page(served, f"instance=sonarr{wanted}&limit=5")
+    assert state.listings.held == (
+        ("torrents", "sonarr", "stalled"),
+        ("torrents", "sonarr", "uploading"),
+    )
