@@ -343,28 +343,35 @@ class Manager:
 
     def _load_rows(self) -> tuple[dict[str, Any], set[str]]:
         """The store rows of this instance (as ``views.KeptRow``) and the hashes whose row
-        was read again: read whole once, then only the rows this process wrote since (the
-        store tracks them; the manager is their only writer)."""
+        changed: read whole once, then only the rows this process wrote since (the store
+        tracks them; the manager is their only writer). A row read again that says what the
+        kept one says keeps the kept object: its torrent needs no new snapshot (after a first
+        cycle that wrote every row, most say what the next cycle would build again)."""
         touched = self.store.take_touched(self.name)
+        changed: set[str] = set()
         if self._rows is None:
             self._rows = {
                 h: views.kept_row(r) for h, r in self.store.torrent_rows(self.name).items()
             }
             self._rebuild_all = True
-        elif touched:
-            # In chunks: after a cold cycle every row was written, and 10,000 whole rows
-            # at once leave that much heap behind after they become KeptRows.
-            ordered = sorted(touched)
-            for start in range(0, len(ordered), WRITE_CHUNK):
-                part = ordered[start : start + WRITE_CHUNK]
-                fresh = self.store.torrent_rows(self.name, hashes=part)
-                for h in part:
-                    row = fresh.get(h)
-                    if row is not None:
-                        self._rows[h] = views.kept_row(row)
-                    else:
-                        self._rows.pop(h, None)
-        return self._rows, touched
+            return self._rows, touched
+        # In chunks: after a cold cycle every row was written, and 10,000 whole rows at
+        # once leave that much heap behind after they become KeptRows.
+        ordered = sorted(touched)
+        for start in range(0, len(ordered), WRITE_CHUNK):
+            part = ordered[start : start + WRITE_CHUNK]
+            fresh = self.store.torrent_rows(self.name, hashes=part)
+            for h in part:
+                row = fresh.get(h)
+                if row is None:
+                    if self._rows.pop(h, None) is not None:
+                        changed.add(h)
+                    continue
+                kept = views.kept_row(row)
+                if self._rows.get(h) != kept:
+                    self._rows[h] = kept
+                    changed.add(h)
+        return self._rows, changed
 
     def _build_snapshots(
         self,
@@ -464,8 +471,12 @@ class Manager:
         ):
             snap: TorrentSnapshot = known[5]
             return snap
+        if known is not None and known[0] is t and known[3] == private:
+            view = known[5].torrent  # only the row, files or queue changed: the same view
+        else:
+            view = views.torrent_view(h, t, private=private)
         snap = TorrentSnapshot(
-            torrent=views.torrent_view(h, t, private=private),
+            torrent=view,
             queue=queue,
             history=row.history if row is not None else EMPTY_HISTORY,
             files=files,
