@@ -137,7 +137,6 @@ class Manager:
         self._snaps: dict[str, tuple[Any, ...]] = {}
         self._verdict_snaps: dict[str, tuple[Any, ...]] = {}
         self._probing: set[str] = set()  # submitted to ffprobe, no verdict yet
-        self._recorded: dict[str, tuple[Any, ...]] = {}
         self._published: dict[str, tuple[Any, ...]] = {}
         self._snapmap: dict[str, TorrentSnapshot] = {}  # every torrent's current snapshot
         self._stale: set[str] = set()  # snapshot inputs changed outside sync/maindata
@@ -233,7 +232,7 @@ class Manager:
             )
             return
         self.config = config
-        for built in (self._snaps, self._verdict_snaps, self._recorded, self._published):
+        for built in (self._snaps, self._verdict_snaps, self._published):
             built.clear()  # the protect tag or other policy keys may have changed
         self._rebuild_all = True
         self.quick.reset()  # its Arr client follows the new config
@@ -691,21 +690,15 @@ class Manager:
         now: float,
         queue_read: bool = False,
     ) -> None:
-        """Write what changed since the last cycle (an idle cycle writes nothing)."""
+        """Write what changed since the last cycle (an idle cycle writes nothing).
+
+        ``snapshots`` are the ones new this cycle; what a row would say is compared with
+        what was last written (``_written``), so one seen again writes nothing."""
         at = datetime.fromtimestamp(now, UTC)
         changed = []
         for snap in snapshots:
             t = snap.torrent
             row = rows.get(t.hash)
-            recorded = self._recorded.get(t.hash)
-            if (
-                recorded is not None
-                and recorded[0] is snap
-                and recorded[1] is row
-                and recorded[2] == queue_read
-            ):
-                continue  # the same inputs as last cycle, which wrote (or needed) nothing
-            self._recorded[t.hash] = (snap, row, queue_read)
             media_id = snap.media_ids[0] if snap.media_ids else None
             data = {
                 "hash": t.hash,
@@ -760,7 +753,6 @@ class Manager:
                     self._written,
                     self._snaps,
                     self._verdict_snaps,
-                    self._recorded,
                     self._published,
                 ):
                     memo.pop(h, None)
