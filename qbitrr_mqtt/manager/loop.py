@@ -31,6 +31,7 @@ from ..policy import (
     ClientView,
     Context,
     Decision,
+    History,
     Memo,
     TorrentSnapshot,
     WantedItem,
@@ -53,16 +54,19 @@ INBOX_POLL = 0.5
 MAX_SAMPLES = 64
 #: Seconds between two saves of this process's metrics snapshot to the store.
 METRICS_SAVE_INTERVAL = 30.0
-#: A cycle where at least this many torrents changed (the first) returns freed heap to the
-#: system afterwards (``memory.trim``, a few ms).
+#: A cycle where at least this many torrents changed (the first) or got a new snapshot (the
+#: one after: every row written is read again) returns freed heap to the system afterwards
+#: (``memory.trim``, a few ms).
 TRIM_AFTER = 500
 #: Seconds between two heartbeat writes of an unchanged instance state (see the watchdog).
 HEARTBEAT_EVERY = 60.0
-#: Torrent rows written per store call. The first cycle writes every torrent; in one call
-#: the store's per-row objects of all of them exist at once, and the heap keeps that size
-#: after they are freed (measured with the ORM store at 10,000 torrents: +77 MB of RSS in
-#: one call, +18 MB in chunks of 500).
+#: Torrent rows written (and read again) per store call. The first cycle writes every
+#: torrent; in one call the store's per-row objects of all of them exist at once, and the
+#: heap keeps that size after they are freed (measured with the ORM store at 10,000
+#: torrents: +77 MB of RSS in one call, +18 MB in chunks of 500).
 WRITE_CHUNK = 500
+#: The History of a torrent without a store row yet (frozen: one object serves them all).
+EMPTY_HISTORY = History()
 #: Recorded fields that follow ``downloaded`` (written only when it grew): not compared.
 ACTIVITY_FIELDS = ("last_activity", "last_progress_bytes")
 
@@ -111,7 +115,7 @@ class Manager:
         self._files: dict[str, tuple[Any, ...]] = {}
         self._private: dict[str, bool] = {}
         self._notes: dict[str, str] = {}
-        self._written: dict[str, tuple[Any, ...]] = {}  # see _stable
+        self._written: dict[str, int] = {}  # see _stable
         self._queue: dict[str, tuple[Any, ...]] = {}
         self._torrents: dict[str, dict[str, Any]] = {}
         self.qbit_ok = False
@@ -129,11 +133,10 @@ class Manager:
         # torrent while its inputs are the same objects, what was last recorded and
         # published per torrent, and the policy's memo of torrents with nothing to decide.
         self.memo = Memo()
-        self._rows: dict[str, Any] | None = None
+        self._rows: dict[str, views.KeptRow] | None = None
         self._snaps: dict[str, tuple[Any, ...]] = {}
         self._verdict_snaps: dict[str, tuple[Any, ...]] = {}
         self._probing: set[str] = set()  # submitted to ffprobe, no verdict yet
-        self._recorded: dict[str, tuple[Any, ...]] = {}
         self._published: dict[str, tuple[Any, ...]] = {}
         self._snapmap: dict[str, TorrentSnapshot] = {}  # every torrent's current snapshot
         self._stale: set[str] = set()  # snapshot inputs changed outside sync/maindata
@@ -229,7 +232,7 @@ class Manager:
             )
             return
         self.config = config
-        for built in (self._snaps, self._verdict_snaps, self._recorded, self._published):
+        for built in (self._snaps, self._verdict_snaps, self._published):
             built.clear()  # the protect tag or other policy keys may have changed
         self._rebuild_all = True
         self.quick.reset()  # its Arr client follows the new config
@@ -291,10 +294,12 @@ class Manager:
         noted, self._noted = self._noted, set()
         self._publish_torrents(fresh, rows, noted | reread)
         self._record_metrics()
-        if len(maindata.changed) >= TRIM_AFTER:
+        if len(maindata.changed) >= TRIM_AFTER or len(fresh) >= TRIM_AFTER:
             from .memory import trim
 
-            trim()  # the parsed answers of a cold or busy cycle are garbage: give them back
+            # The parsed answers of a cold or busy cycle, and the rows, snapshots and
+            # payloads a cycle after many writes built again, are garbage: give them back.
+            trim()
         return (
             interval
             if self.arr_backoff.healthy
@@ -332,22 +337,36 @@ class Manager:
         return n
 
     def _load_rows(self) -> tuple[dict[str, Any], set[str]]:
-        """The store rows of this instance and the hashes whose row was read again: read
-        whole once, then only the rows this process wrote since (the store tracks them; the
-        manager is their only writer)."""
+        """The store rows of this instance (as ``views.KeptRow``) and the hashes whose row
+        changed: read whole once, then only the rows this process wrote since (the store
+        tracks them; the manager is their only writer). A row read again that says what the
+        kept one says keeps the kept object: its torrent needs no new snapshot (after a first
+        cycle that wrote every row, most say what the next cycle would build again)."""
         touched = self.store.take_touched(self.name)
+        changed: set[str] = set()
         if self._rows is None:
-            self._rows = self.store.torrent_rows(self.name)
+            self._rows = {
+                h: views.kept_row(r) for h, r in self.store.torrent_rows(self.name).items()
+            }
             self._rebuild_all = True
-        elif touched:
-            fresh = self.store.torrent_rows(self.name, hashes=touched)
-            for h in touched:
+            return self._rows, touched
+        # In chunks: after a cold cycle every row was written, and 10,000 whole rows at
+        # once leave that much heap behind after they become KeptRows.
+        ordered = sorted(touched)
+        for start in range(0, len(ordered), WRITE_CHUNK):
+            part = ordered[start : start + WRITE_CHUNK]
+            fresh = self.store.torrent_rows(self.name, hashes=part)
+            for h in part:
                 row = fresh.get(h)
-                if row is not None:
-                    self._rows[h] = row
-                else:
-                    self._rows.pop(h, None)
-        return self._rows, touched
+                if row is None:
+                    if self._rows.pop(h, None) is not None:
+                        changed.add(h)
+                    continue
+                kept = views.kept_row(row)
+                if self._rows.get(h) != kept:
+                    self._rows[h] = kept
+                    changed.add(h)
+        return self._rows, changed
 
     def _build_snapshots(
         self,
@@ -424,7 +443,7 @@ class Manager:
         return TorrentSnapshot(
             torrent=view,
             queue=self._queue.get(h, ()),
-            history=views.history_of(row, {"samples": samples}),
+            history=views.history_with(row, samples),
             files=files,
         )
 
@@ -447,10 +466,14 @@ class Manager:
         ):
             snap: TorrentSnapshot = known[5]
             return snap
+        if known is not None and known[0] is t and known[3] == private:
+            view = known[5].torrent  # only the row, files or queue changed: the same view
+        else:
+            view = views.torrent_view(h, t, private=private)
         snap = TorrentSnapshot(
-            torrent=views.torrent_view(h, t, private=private),
+            torrent=view,
             queue=queue,
-            history=views.history_of(row),
+            history=row.history if row is not None else EMPTY_HISTORY,
             files=files,
         )
         self._snaps[h] = (t, row, files, private, queue, snap)
@@ -663,21 +686,15 @@ class Manager:
         now: float,
         queue_read: bool = False,
     ) -> None:
-        """Write what changed since the last cycle (an idle cycle writes nothing)."""
+        """Write what changed since the last cycle (an idle cycle writes nothing).
+
+        ``snapshots`` are the ones new this cycle; what a row would say is compared with
+        what was last written (``_written``), so one seen again writes nothing."""
         at = datetime.fromtimestamp(now, UTC)
         changed = []
         for snap in snapshots:
             t = snap.torrent
             row = rows.get(t.hash)
-            recorded = self._recorded.get(t.hash)
-            if (
-                recorded is not None
-                and recorded[0] is snap
-                and recorded[1] is row
-                and recorded[2] == queue_read
-            ):
-                continue  # the same inputs as last cycle, which wrote (or needed) nothing
-            self._recorded[t.hash] = (snap, row, queue_read)
             media_id = snap.media_ids[0] if snap.media_ids else None
             data = {
                 "hash": t.hash,
@@ -697,7 +714,7 @@ class Manager:
                 data["arr_queue_id"] = snap.queue_ids[0] if snap.queue_ids else None
             if media_id is not None:
                 data["media_id"] = media_id
-            if row is not None and row.imported:
+            if row is not None and row.history.imported:
                 data["imported"] = True
             elif queue_read and _left_the_queue(snap, row):
                 data["imported"] = True  # the Arr took it: its queue record is gone
@@ -709,15 +726,18 @@ class Manager:
             if (
                 self._written.get(t.hash) == stable
                 and row is not None
-                and row.gone_at is None
+                and not row.gone
                 and "last_activity" not in data  # the row is behind: write it
             ):
                 continue
             self._written[t.hash] = stable
             changed.append(data)
-        for start in range(0, len(changed), WRITE_CHUNK):
-            self.store.upsert_torrents(self.name, changed[start : start + WRITE_CHUNK], at=at)
-        gone = [h for h in rows.keys() - self._torrents.keys() if rows[h].gone_at is None]
+            if len(changed) >= WRITE_CHUNK:  # written as they come: no 10,000 dicts at once
+                self.store.upsert_torrents(self.name, changed, at=at)
+                changed = []
+        if changed:
+            self.store.upsert_torrents(self.name, changed, at=at)
+        gone = [h for h in rows.keys() - self._torrents.keys() if not rows[h].gone]
         if gone:
             self.store.mark_gone(self.name, gone, at=at)
             for h in gone:
@@ -729,7 +749,6 @@ class Manager:
                     self._written,
                     self._snaps,
                     self._verdict_snaps,
-                    self._recorded,
                     self._published,
                 ):
                     memo.pop(h, None)
@@ -920,7 +939,7 @@ class Manager:
                     "health": views.health_of(t.state),
                     "progress": round(t.progress, 3),
                     "size": t.size,
-                    "strikes": row.strikes if row is not None else 0,
+                    "strikes": row.history.strikes if row is not None else 0,
                     "last_action": row.last_action if row is not None else None,
                     "protected": self.instance.policy.protect_tag in t.tags,
                     "note": self._notes.get(t.hash),
@@ -949,24 +968,21 @@ def initial_dry_run(config: Config, store: Any, name: str) -> bool:
     return value if isinstance(value, bool) else configured
 
 
-def _left_the_queue(snap: TorrentSnapshot, row: Any) -> bool:
+def _left_the_queue(snap: TorrentSnapshot, row: views.KeptRow | None) -> bool:
     """A finished torrent the Arr had queued (or was asked to import) and no longer lists:
     imported. The Arr drops a record only once the import is done."""
     if row is None or snap.queue or not snap.torrent.complete:
         return False
-    return row.arr_queue_id is not None or row.import_sent_at is not None
+    return row.queued
 
 
-#: The key tuples of ``_stable`` values, one object per distinct set of keys.
-_KEYS: dict[tuple[str, ...], tuple[str, ...]] = {}
-
-
-def _stable(data: dict[str, Any]) -> tuple[Any, ...]:
-    """What a recorded torrent row says, to compare with the next cycle's: the fields and
-    values except the activity ones (``downloaded`` is compared itself), as two tuples (the
-    keys' shared with every other torrent): a third of a dict's memory."""
-    keys = tuple(k for k in data if k not in ACTIVITY_FIELDS)
-    return (_KEYS.setdefault(keys, keys), tuple(data[k] for k in keys))
+def _stable(data: dict[str, Any]) -> int:
+    """What a recorded torrent row says, to compare with the next cycle's: a hash of the
+    fields and values except the activity ones (``downloaded`` is compared itself). One int
+    per torrent instead of the values (~270 bytes with their tuples at 10,000 torrents:
+    2.7 MB); two different rows of one torrent hashing alike (1 in 2**64) would skip one
+    write until the torrent changes again."""
+    return hash(tuple((k, v) for k, v in data.items() if k not in ACTIVITY_FIELDS))
 
 
 def _json(data: Any) -> str:

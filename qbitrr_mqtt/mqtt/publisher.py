@@ -5,9 +5,10 @@ topic every cycle would wake every MQTT client (and Home Assistant's recorder) f
 so :class:`StatePublisher` remembers the canonical JSON it last sent per topic and sends only
 what differs. An idle cycle sends no message at all.
 
-What was sent is remembered as a 16-byte digest, and only the newest payload as text (for
+What was sent is remembered as a 16-byte digest (and one of it without the volatile keys, in
+the same bytes object), and only the newest payload as text (for
 :meth:`StatePublisher.republish`): with 10,000 torrent topics, three texts per topic cost a
-manager ~6 MB of its 80 MB budget, one text and two digests ~3 MB.
+manager ~6 MB of its 80 MB budget, one text and the digests ~3 MB.
 
 Keys that change every cycle by nature (``last_cycle_at``, a process's ``uptime``) are
 "volatile": a change limited to them is sent at most every ``volatile_interval`` seconds
@@ -49,14 +50,16 @@ class Publisher(Protocol):
 TORRENT_VOLATILE = ("note",)
 
 
-#: What ``_last`` holds for a cleared topic (no digest is empty).
+#: What ``_sent`` holds for a cleared topic (no digest is empty).
 CLEARED = b""
+#: Bytes of one digest; ``_sent`` holds two side by side.
+DIGEST_SIZE = 16
 
 
 def digest(text: str) -> bytes:
     """A payload's fingerprint: equal texts, equal digests; a different text a different one
     (blake2b-128: an accidental collision is not a practical concern)."""
-    return hashlib.blake2b(text.encode(), digest_size=16).digest()
+    return hashlib.blake2b(text.encode(), digest_size=DIGEST_SIZE).digest()
 
 
 def _as_dict(data: Any) -> dict[str, Any]:
@@ -81,8 +84,9 @@ class StatePublisher:
         self.clock = clock
         #: Messages handed to the connection by this publisher (an idle cycle adds 0).
         self.sent = 0
-        self._last: dict[str, bytes] = {}  # topic -> digest of the JSON last sent, or CLEARED
-        self._stable: dict[str, bytes] = {}  # topic -> digest of it without volatile keys
+        # topic -> digest of the JSON last sent followed by the digest of it without the
+        # volatile keys (absent after adopt/republish), or CLEARED: one object per topic.
+        self._sent: dict[str, bytes] = {}
         self._sent_at: dict[str, float] = {}
         self._latest: dict[str, str] = {}  # newest value, also when only volatile keys changed
         self._lock = threading.Lock()
@@ -97,16 +101,18 @@ class StatePublisher:
         stable = digest(canonical_json({k: v for k, v in body.items() if k not in volatile}))
         now = self.clock()
         with self._lock:
-            self._latest[topic] = text
-            if self._last.get(topic) == sent:
+            if self._latest.get(topic) != text:  # an equal text keeps the object it has
+                self._latest[topic] = text
+            known = self._sent.get(topic, CLEARED)
+            if known[:DIGEST_SIZE] == sent:
                 return False
             if (
                 volatile
-                and self._stable.get(topic) == stable
+                and known[DIGEST_SIZE:] == stable
                 and now - self._sent_at.get(topic, float("-inf")) < self.volatile_interval
             ):
                 return False
-            self._last[topic], self._stable[topic], self._sent_at[topic] = sent, stable, now
+            self._sent[topic], self._sent_at[topic] = sent + stable, now
             self.sent += 1
         self.conn.publish(topic, text, retain=True)
         return True
@@ -114,11 +120,10 @@ class StatePublisher:
     def clear(self, topic: str) -> bool:
         """Empty retained payload (the broker forgets the topic), once."""
         with self._lock:
-            if self._last.get(topic) == CLEARED:
+            if self._sent.get(topic) == CLEARED:
                 return False
-            self._last[topic] = CLEARED
+            self._sent[topic] = CLEARED
             self._latest[topic] = ""
-            self._stable.pop(topic, None)
             self.sent += 1
         self.conn.publish(topic, "", retain=True)
         return True
@@ -127,7 +132,8 @@ class StatePublisher:
         """Send every retained value again (Home Assistant restarted); returns how many."""
         with self._lock:
             items = [(t, p) for t, p in self._latest.items() if p != ""]
-            self._last.update((t, digest(p)) for t, p in items)
+            sent = self._sent
+            sent.update((t, digest(p) + sent.get(t, CLEARED)[DIGEST_SIZE:]) for t, p in items)
             self.sent += len(items)
         for topic, text in items:
             self.conn.publish(topic, text, retain=True)
@@ -142,8 +148,8 @@ class StatePublisher:
         with self._lock:
             for topic, payload in retained.items():
                 text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
-                if text and topic not in self._last:
-                    self._last[topic] = digest(text)
+                if text and topic not in self._sent:
+                    self._sent[topic] = digest(text)
                     self._latest[topic] = text
 
     # --- SPEC §4 topics -------------------------------------------------------------------
@@ -173,7 +179,7 @@ class StatePublisher:
         with self._lock:
             gone = [
                 t
-                for t, p in self._last.items()
+                for t, p in self._sent.items()
                 if t.startswith(prefix) and p != CLEARED and t[len(prefix) :] not in current
             ]
         for topic in gone:

@@ -237,7 +237,9 @@ class Memo:
     (nothing, or HOLD notes)."""
 
     key: tuple[Any, ...] | None = None
-    quiet: dict[str, tuple[TorrentSnapshot, float, list[Decision]]] = field(default_factory=dict)
+    quiet: dict[str, tuple[TorrentSnapshot, float, tuple[Decision, ...]]] = field(
+        default_factory=dict
+    )
     evaluated: int = 0  # torrents evaluated by the last cycle (the rest were remembered)
 
     def forget(self, torrent_hash: str) -> None:
@@ -294,7 +296,7 @@ def _decide_remembering(
         got = decide_torrent(snap, ctx)
         until = quiet_until(snap, ctx, got)
         if until > now:
-            quiet[h] = (snap, until, got)
+            quiet[h] = (snap, until, tuple(got))  # () for most: one shared object, no list
         elif seen is not None:
             del quiet[h]
         decisions.extend(got)

@@ -24,6 +24,7 @@ import yaml
 from qbitrr_mqtt.clients.arr import ArrClient
 from qbitrr_mqtt.clients.qbit import QbitClient
 from qbitrr_mqtt.config import Config, config_from_dict
+from qbitrr_mqtt.manager import views
 from qbitrr_mqtt.manager.loop import Manager
 from qbitrr_mqtt.store import Store
 from qbitrr_mqtt.store.lean import LeanStore
@@ -760,6 +761,12 @@ def test_a_recorded_torrent_is_written_again_only_when_what_it_records_changes(
         p.clock.advance(60)
         manager.cycle()
     assert written == [], "the row already says what the torrent is: not written again"
+    # Between cycles the manager holds the compact form of the row (no datetimes, no
+    # strings of its own), and the torrent's snapshot shares its History.
+    kept = manager._rows[calm.hash] if manager._rows is not None else None
+    assert isinstance(kept, views.KeptRow)
+    assert manager._snapmap[calm.hash].history is kept.history
+    assert isinstance(manager._written[calm.hash], int)
     api(p.qbit).torrents_resume(torrent_hashes=calm.hash)
     wait_for(lambda: info(api(p.qbit), calm.hash)["state"] not in ("pausedUP", "stoppedUP"), "on")
     manager.cycle()

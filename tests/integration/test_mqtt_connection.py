@@ -320,3 +320,36 @@ def test_handlers_survive_a_broker_restart_and_a_failing_handler(broker):
         assert conn.stats().handler_errors == 1
     finally:
         conn.stop()
+
+
+def test_a_burst_waits_for_acknowledgements_instead_of_piling_up_in_paho(broker, monkeypatch):
+    """paho keeps every QoS 1 message until its PUBACK: a burst (a manager's first cycle
+    publishes a topic per torrent) is handed over at most MAX_BACKLOG unacknowledged at a
+    time, and every message still arrives, in order."""
+    from qbitrr_mqtt.mqtt import connection
+
+    monkeypatch.setattr(connection, "MAX_BACKLOG", 5, raising=False)
+    cfg = settings(broker)
+    conn = MqttConnection.for_manager(cfg, "radarr")
+    topic = f"{cfg.base_topic}/burst"
+    held: list[int] = []
+    real_send = conn._send
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        info = real_send(*args, **kwargs)
+        held.append(len(conn._inflight))
+        return info
+
+    monkeypatch.setattr(conn, "_send", counting)
+    with MqttProbe("127.0.0.1", broker.port, topic) as probe:
+        try:
+            assert conn.start(wait=60)
+            wait_until(conn.drained, what="publishing straight to paho")  # no outbox batches
+            held.clear()
+            for i in range(200):
+                conn.publish(topic, str(i))
+            wait_until(lambda: len(probe.on(topic)) == 200, what="every message")
+            assert [m.text() for m in probe.on(topic)] == [str(i) for i in range(200)]
+            assert max(held) <= 5
+        finally:
+            conn.stop()

@@ -57,3 +57,30 @@ def test_backoff_doubles_to_the_cap_and_logs_state_changes_once(caplog):
     b.succeeded()
     assert b.healthy and b.delay == 0
     assert any("reachable again after 9" in r.getMessage() for r in caplog.records)
+
+
+def test_a_kept_row_holds_the_history_and_what_recording_and_publishing_read() -> None:
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from qbitrr_mqtt.store.lean.tables import TorrentRow
+
+    at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    row = TorrentRow(
+        instance="radarr", hash="aa", name="n", category="c", state="stalledDL",
+        health="stalled", progress=0.5, size=10, downloaded=5, added_on=at, first_seen=at,
+        last_seen=at, last_activity=at, last_progress_bytes=5, strikes=2,
+        strike_reason="stalled", last_strike_at=at, protected=False, private=False,
+        tracker=None, arr_queue_id=None, media_id=None, imported=False,
+        import_sent_at=at, last_action="strike", last_action_at=at, gone_at=None,
+        last_recheck_at=None, rechecks=0, kept_for_hnr=False,
+    )  # fmt: skip
+    kept = views.kept_row(row)
+    assert kept.history == views.history_of(row)
+    assert (kept.downloaded, kept.gone, kept.queued, kept.last_action) == (5, False, True, "strike")
+    assert not hasattr(kept, "__dict__")  # slotted: 10,000 of them are kept
+    gone = views.kept_row(replace(row, import_sent_at=None, gone_at=at))
+    assert (gone.gone, gone.queued) == (True, False)
+    samples = [(1.0, 5)]
+    assert views.history_with(kept, samples) == views.history_of(row, {"samples": samples})
+    assert views.history_with(None, samples) == views.history_of(None, {"samples": samples})

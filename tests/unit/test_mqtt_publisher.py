@@ -124,3 +124,16 @@ def test_republish_sends_latest_values_and_process_uptime_is_volatile():
     rec.sent.clear()
     assert pub.republish() == 1  # cleared topics are not re-sent
     assert json.loads(rec.sent[0][1])["state"] == "EXITED"
+
+
+def test_one_bytes_object_per_torrent_topic_holds_what_was_sent():
+    """Two digests side by side (what was sent, and it without the volatile keys): 10,000
+    torrent topics keep one small object each, and an equal payload keeps its text object."""
+    pub, rec, clock = make()
+    pub.publish_torrent("radarr", H1, {"state": "seeding", "note": None})
+    topic = Topics().torrent("radarr", H1)
+    assert len(pub._sent[topic]) == 32
+    text = pub._latest[topic]
+    assert not pub.publish_torrent("radarr", H1, {"state": "seeding", "note": None})
+    assert pub._latest[topic] is text
+    assert not hasattr(pub, "_last") and not hasattr(pub, "_stable")

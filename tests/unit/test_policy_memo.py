@@ -96,7 +96,7 @@ def test_an_unchanged_library_is_not_evaluated_again() -> None:
     snap, ctx = _seeding_library_torrent()
     memo = Memo()
     decide_cycle([snap], ctx, memo=memo)
-    assert memo.evaluated == 1 and memo.quiet[snap.torrent.hash] == (snap, math.inf, [])
+    assert memo.evaluated == 1 and memo.quiet[snap.torrent.hash] == (snap, math.inf, ())
     decide_cycle([snap], replace(ctx, now=ctx.now + DAY), memo=memo)
     assert memo.evaluated == 0
     decide_cycle([replace(snap)], ctx, memo=memo)  # a new object: qBittorrent changed it
