@@ -294,11 +294,13 @@ class Manager:
         noted, self._noted = self._noted, set()
         self._publish_torrents(fresh, rows, noted | reread)
         self._record_metrics()
-        if len(maindata.changed) >= TRIM_AFTER or len(fresh) >= TRIM_AFTER:
+        if maindata.full or len(maindata.changed) >= TRIM_AFTER or len(fresh) >= TRIM_AFTER:
             from .memory import trim
 
             # The parsed answers of a cold or busy cycle, and the rows, snapshots and
             # payloads a cycle after many writes built again, are garbage: give them back.
+            # A full answer counts whatever this category holds: it listed every torrent of
+            # a qBittorrent the manager may share with thousands of others.
             trim()
         return (
             interval
