@@ -172,8 +172,10 @@ def markdown(results: dict[str, Any]) -> str:
             ("MQTT run_now request → response p95, s", "mqtt.run_now.p95_s"),
             ("MQTT search request → response p95, s", "mqtt.search.p95_s"),
             ("HTTP restart → new pid p95, s", "restart.p95_s"),
-            ("stall threshold → blocklist call, s", "stall.seconds"),
-            ("stall threshold → blocklist call, check intervals", "stall.intervals"),
+            ("stall threshold → blocklist call, s (median of the samples)", "stall.seconds"),
+            ("stall threshold → blocklist call, s (worst sample)", "stall.max_s"),
+            ("stall threshold → blocklist call, check intervals (median of the samples)", "stall.intervals"),
+            ("stall threshold → blocklist call, check intervals (worst sample)", "stall.intervals_max"),
             ("download complete → import command, s", "import.seconds"),
             ("`/api/v1/torrents?limit=100` p50 ms, 50 clients polling 1/s", "api.torrents_paced.p50_ms"),
             ("`/api/v1/torrents?limit=100` p95 ms, 50 clients polling 1/s", "api.torrents_paced.p95_ms"),
@@ -201,7 +203,8 @@ def markdown(results: dict[str, Any]) -> str:
         lines += ["### Budgets", "", "| budget | measured (median) | met |", "|---|---:|:---:|"]
         for b in budgets:
             met = "–" if b["ok"] is None else ("yes" if b["ok"] else "**no**")
-            lines.append(f"| {b['budget']} | {_fmt(b['measured'], 2)} | {met} |")
+            worst = f" (max {_fmt(b['max'], 2)})" if b.get("max") is not None else ""
+            lines.append(f"| {b['budget']} | {_fmt(b['measured'], 2)}{worst} | {met} |")
         lines.append("")
     return "\n".join(lines)
 

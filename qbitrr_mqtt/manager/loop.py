@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -45,6 +45,7 @@ from . import views
 from .backoff import Backoff
 from .commands import CommandHandler, QuickCommands
 from .execute import Executor
+from .reader import BackgroundRead
 
 log = logging.getLogger("qbitrr.manager")
 
@@ -244,9 +245,11 @@ class Manager:
         """One observe → decide → act → record → publish pass; returns seconds to the next."""
         started = self.clock()
         interval = float(self.config.settings.check_interval)
+        queue_read = BackgroundRead(self.arr.queue, f"{self.name}-queue")  # beside the sync
         try:
             maindata = self.qbit.sync(fields=views.TORRENT_FIELDS, category=self.instance.category)
         except Exception as exc:  # QbitUnavailable, or anything the client could not handle
+            queue_read.wait()  # unused: without qBittorrent the cycle does nothing
             self.qbit_ok = False
             delay = self.qbit_backoff.failed(exc)
             self._publish_state(error=f"qBittorrent unreachable: {exc}")
@@ -260,9 +263,10 @@ class Manager:
             or torrents.keys() != self._torrents.keys()
         ):
             self._counts = None
+        new = torrents.keys() - self._torrents.keys()
         self._torrents = torrents
         queue_before = self._queue
-        queue_records = self._read_queue()
+        queue_records = self._read_queue(queue_read, new)
         self._queue = views.queue_by_hash(queue_records) if queue_records is not None else {}
         if not self.reconciled and self.arr_ok and self._reconcile(torrents):
             return 1.0  # the world changed under this cycle's view: look again first
@@ -308,9 +312,16 @@ class Manager:
             else min(interval, max(self.arr_backoff.delay, 1.0))
         )
 
-    def _read_queue(self) -> list[dict[str, Any]] | None:
+    def _read_queue(
+        self, queue_read: BackgroundRead[list[dict[str, Any]]], new: Set[str]
+    ) -> list[dict[str, Any]] | None:
+        """The Arr queue ``queue_read`` got while qBittorrent answered; read again when a
+        torrent new to this cycle is missing from it (it may have reached qBittorrent after
+        the Arr answered, and a removal without its queue record would lose the blocklist)."""
         try:
-            records = self.arr.queue()
+            records = queue_read.result()
+            if new and not new <= {str(r.get("downloadId", "")).lower() for r in records}:
+                records = self.arr.queue()
         except (ArrUnavailable, ArrError) as exc:
             self.arr_ok = False
             self.arr_backoff.failed(exc)

@@ -224,7 +224,7 @@ async def delete_queue(request: web.Request) -> web.Response:
     emu = emulator(request)
     queue_id = int(request.match_info["id"])
     flags = _delete_flags(request)
-    record = next((r for r in await emu.queue_records() if r.id == queue_id), None)
+    record = next((r for r in await emu.queue_records(known=True) if r.id == queue_id), None)
     if record is None:
         return json_response({"message": "NotFound"}, status=404)
     await emu.remove_download(record, **flags)
@@ -240,7 +240,7 @@ async def delete_queue_bulk(request: web.Request) -> web.Response:
         isinstance(i, int) and not isinstance(i, bool) for i in ids
     ):
         raise BadRequest("ids", "ids must be a list of integers")
-    by_id = {r.id: r for r in await emu.queue_records()}
+    by_id = {r.id: r for r in await emu.queue_records(known=True)}
     done: set[str] = set()
     for queue_id in ids:
         record = by_id.get(queue_id)

@@ -254,18 +254,23 @@ class ArrEmulator:
             link = QbitLink(url, category or self.kind, username, password, post_import_category)
             self.qbit = QbitClient(link)
 
-    async def queue_records(self, *, next_page: bool = False) -> list[QueueRecord]:
+    async def queue_records(
+        self, *, next_page: bool = False, known: bool = False
+    ) -> list[QueueRecord]:
         """Every queue record now: test-added ones, then those derived from qBittorrent.
 
         ``next_page``: a client is paging on (page 2 and after); qBittorrent's torrents as
         the previous read saw them serve it when that read ended less than
         ``PAGE_REUSE_SECONDS`` ago, so one paging pass asks qBittorrent once and sees one
-        consistent queue (as the real Arr serves its queue from memory). Other reads ask
-        qBittorrent.
+        consistent queue (as the real Arr serves its queue from memory). ``known``: the
+        records as of the last read, for a DELETE of one of them (the real Arr removes the
+        download it tracks without asking the client first). Other reads ask qBittorrent.
         """
         records = [self._overridden(r) for r in self.records.values()]
         if self.qbit is not None:
-            reuse = next_page and time.monotonic() - self._queue_read_at < PAGE_REUSE_SECONDS
+            reuse = known or (
+                next_page and time.monotonic() - self._queue_read_at < PAGE_REUSE_SECONDS
+            )
             try:
                 torrents = await self.qbit.torrents(refresh=not reuse)
                 self.qbit_error = None
@@ -285,7 +290,8 @@ class ArrEmulator:
                     else:  # tried again once the library grows or the torrent is renamed
                         self._unmatched[key] = tried
                 records += [self._overridden(r) for r in self._derived(key, torrent)]
-            self._queue_read_at = time.monotonic()
+            if not known:
+                self._queue_read_at = time.monotonic()
         return records
 
     def _derived(self, key: str, torrent: dict[str, Any]) -> list[QueueRecord]:
@@ -324,7 +330,8 @@ class ArrEmulator:
     ) -> None:
         """DELETE /queue/{id}: the whole download leaves the queue, with the real side effects."""
         key = record.download_id
-        same = [r for r in await self.queue_records() if r.download_id == key] or [record]
+        same = [r for r in await self.queue_records(known=True) if r.download_id == key]
+        same = same or [record]
         item_ids = sorted({r.item_id for r in same if r.item_id is not None})
         if blocklist:
             self.journal.add_blocklist(record, item_ids)

@@ -24,7 +24,8 @@ STEADY_FIGURES = [
 ] + ["rss_mb", "wait_sql_per_min", "wait_cpu_ms_per_min"]  # fmt: skip
 STACK_FIGURES = [
     "rss_total_mb", "idle_cpu_s_per_min", "mqtt.run_now.p95_s", "mqtt.search.p95_s",
-    "restart.p95_s", "stall.seconds", "stall.intervals", "import.seconds",
+    "restart.p95_s", "stall.seconds", "stall.intervals", "stall.max_s", "stall.intervals_max",
+    "stall.samples", "import.seconds",
     "api.torrents.p50_ms", "api.torrents.p95_ms", "api.processes.p95_ms",
     "sse.delivered", "sse.p95_ms",
 ]  # fmt: skip
@@ -62,6 +63,7 @@ def test_stack_has_every_figure(results: dict) -> None:
     stack = results["stack"]
     missing = [k for k in STACK_FIGURES if stack["summary"].get(k, {}).get("median") is None]
     assert not missing, f"figures not measured: {missing}"
+    assert len(stack["runs"][0]["stall"]["each_s"]) == 3, "several stall samples per run"
     procs = stack["runs"][0]["rss_by_process_mb"]
     assert sum("supervisord" in p for p in procs) == 1
     assert len(procs) >= 7, procs  # run, supervisord, events, bridge, webui, 4 managers

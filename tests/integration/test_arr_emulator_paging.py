@@ -1,7 +1,7 @@
-"""The Arr emulator holds qBittorrent's torrents between queue reads (``sync/maindata``, only
-the changes) and serves the pages after the first of one paging pass from the first page's
-read: every first page still shows what qBittorrent did before it, and a pass shows each
-record once.
+"""The Arr emulator holds qBittorrent's torrents between queue reads (its category from
+``torrents/info``, a large category followed with ``sync/maindata`` changes) and serves the
+pages after the first of one paging pass from the first page's read: every first page still
+shows what qBittorrent did before it, and a pass shows each record once.
 """
 
 from __future__ import annotations

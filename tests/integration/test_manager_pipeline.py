@@ -808,3 +808,59 @@ def test_a_torrent_moved_into_the_category_is_followed_and_moved_out_is_gone(
     assert moving.hash not in manager.publisher.torrents  # its topic cleared
     row = p.store.get_torrent(p.kind, moving.hash)
     assert row is not None and row.gone_at is not None
+
+
+def queue_reads(p: Pipeline) -> int:
+    return len([c for c in p.arr.calls(method="GET") if c["path"].endswith("/queue")])
+
+
+@pytest.mark.parametrize("pipeline", ["sonarr"], indirect=True)
+def test_the_arr_queue_is_read_while_qbittorrent_answers(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The two reads of a cycle are independent: the Arr's answer is not made to wait for
+    qBittorrent's (here qBittorrent answers only once the Arr has been asked)."""
+    p = pipeline
+    manager = p.manager()
+    real_sync = manager.qbit.sync
+    manager.cycle()
+    before = queue_reads(p)
+
+    def sync_after_the_queue(**kw: Any) -> Any:
+        wait_for(lambda: queue_reads(p) > before, "the queue read during the sync", 15)
+        return real_sync(**kw)
+
+    monkeypatch.setattr(manager.qbit, "sync", sync_after_the_queue)
+    p.clock.advance(60)
+    manager.cycle()
+    assert manager.qbit_ok and manager.arr_ok and manager.cycles == 2
+
+
+@pytest.mark.parametrize("pipeline", ["sonarr"], indirect=True)
+def test_a_torrent_added_after_the_arr_answered_is_blocklisted_in_the_cycle_that_sees_it(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The queue read beside the sync can predate a torrent the sync shows: the cycle reads
+    the queue again rather than remove the torrent without its queue record (which would
+    delete it in qBittorrent with no blocklist entry)."""
+    p = pipeline
+    manager = p.manager(stalled_strikes=1)
+    manager.cycle()
+    real_sync = manager.qbit.sync
+    added: list[str] = []
+    before = queue_reads(p)
+
+    def torrent_arrives_after_the_queue_read(**kw: Any) -> Any:
+        if not added:
+            wait_for(lambda: queue_reads(p) > before, "the queue read during the sync", 15)
+            added.append(stalled_torrent(p, "Late.Release")[0])
+        return real_sync(**kw)
+
+    monkeypatch.setattr(manager.qbit, "sync", torrent_arrives_after_the_queue_read)
+    p.clock.advance(60)
+    manager.cycle()
+    assert added, "the torrent was added during the cycle's sync"
+    deletes = [c for c in p.arr.calls(method="DELETE") if "/queue/" in c["path"]]
+    assert len(deletes) == 1, "removed through the Arr queue in the first cycle that saw it"
+    assert deletes[0]["query"].get("blocklist") == "true"
+    wait_for(lambda: info(api(p.qbit), added[0]) is None, "the torrent to leave qBittorrent")
