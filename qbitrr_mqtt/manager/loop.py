@@ -299,7 +299,7 @@ class Manager:
         self._publish_torrents(fresh, rows, noted | reread)
         self._record_metrics()
         if maindata.full or len(maindata.changed) >= TRIM_AFTER or len(fresh) >= TRIM_AFTER:
-            from .memory import trim
+            from ..memory import trim
 
             # The parsed answers of a cold or busy cycle, and the rows, snapshots and
             # payloads a cycle after many writes built again, are garbage: give them back.

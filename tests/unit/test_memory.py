@@ -1,4 +1,4 @@
-"""``qbitrr_mqtt.manager.memory.trim``: glibc's ``malloc_trim(0)`` through ctypes."""
+"""``qbitrr_mqtt.memory.trim``: glibc's ``malloc_trim(0)`` through ctypes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from qbitrr_mqtt.manager import memory
+from qbitrr_mqtt import memory
 
 glibc = pytest.mark.skipif(
     platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc only"
@@ -19,7 +19,7 @@ glibc = pytest.mark.skipif(
 # of free pages sits below a live block), malloc_trim(0) returns the whole free pages.
 FRAGMENTED = textwrap.dedent(
     """
-    from qbitrr_mqtt.manager import memory
+    from qbitrr_mqtt import memory
 
     def rss_mb():
         for line in open("/proc/self/status"):
