@@ -46,9 +46,11 @@ def main(spec: dict[str, Any]) -> dict[str, Any]:
     from qbitrr_mqtt.config import load_config
     from qbitrr_mqtt.manager.loop import Manager
     from qbitrr_mqtt.manager.main import _mqtt
+    from qbitrr_mqtt.memory import keep_heap_small
     from qbitrr_mqtt.metrics import ProcessMetrics
     from qbitrr_mqtt.store.lean import LeanStore
 
+    keep_heap_small()  # as manager/main.py does first
     config = load_config(spec["config"])
     name = spec["instance"]
     instance = config.arr[name]

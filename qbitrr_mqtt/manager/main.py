@@ -19,6 +19,9 @@ def run_manager(config: Config, name: str) -> int:
         config.settings.log_format,
         config_secrets(config),
     )
+    from ..memory import keep_heap_small
+
+    keep_heap_small()
     faulthandler.enable()
     faulthandler.register(
         signal.SIGUSR1, all_threads=True, chain=False

@@ -126,3 +126,30 @@ def test_few_valued_torrent_columns_share_one_string_object(
     assert all(r.state is got[0].state and r.category is got[0].category for r in got)
     assert all(r.instance is got[0].instance for r in got)
     assert len({r.name for r in got}) == 3
+
+
+def test_each_sqlite_connection_keeps_a_small_page_cache(tmp_path: Any) -> None:
+    """Every thread of a manager has its own connection: each keeps SQLITE_CACHE_KIB of
+    pages, not SQLite's 2 MB default (the OS keeps the file's pages anyway)."""
+    import threading
+
+    from qbitrr_mqtt.store.lean.db import SQLITE_CACHE_KIB
+    from qbitrr_mqtt.store.testing import sqlite_url
+
+    url = sqlite_url(tmp_path)
+    Store.open(url).close()
+    lean = LeanStore.open(url)
+    try:
+        sizes: list[int] = []
+
+        def read() -> None:
+            with lean.db.read() as tx:
+                sizes.append(tx.scalar("PRAGMA cache_size"))
+
+        read()
+        other = threading.Thread(target=read)
+        other.start()
+        other.join()
+        assert sizes == [-SQLITE_CACHE_KIB, -SQLITE_CACHE_KIB]
+    finally:
+        lean.close()

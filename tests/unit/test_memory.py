@@ -56,3 +56,32 @@ def test_trim_returns_freed_heap_pages_to_the_system() -> None:
 def test_trim_is_a_no_op_without_malloc_trim(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(memory, "_malloc_trim", lambda: None)
     assert memory.trim() is None
+
+
+def test_keep_heap_small_pins_glibcs_thresholds_in_a_real_process() -> None:
+    """After ``keep_heap_small`` a freed large block no longer raises glibc's mmap threshold:
+    a 4 MB block allocated after freeing one is still its own mapping (mmap), not heap."""
+    import subprocess
+    import sys
+
+    code = (
+        "import ctypes, sys\n"
+        "from qbitrr_mqtt import memory\n"
+        "if sys.argv[1] == 'pin': memory.keep_heap_small()\n"
+        "libc = ctypes.CDLL(None)\n"
+        "libc.malloc.restype = ctypes.c_void_p\n"
+        "libc.free.argtypes = [ctypes.c_void_p]\n"
+        "libc.free(libc.malloc(8 << 20))\n"  # a large free: glibc raises its thresholds
+        "p = libc.malloc(4 << 20)\n"
+        "maps = open('/proc/self/maps').read().splitlines()\n"
+        "heap = [l for l in maps if l.endswith('[heap]')]\n"
+        "lo, hi = (int(x, 16) for x in heap[0].split()[0].split('-'))\n"
+        "print('heap' if lo <= p < hi else 'mmap')\n"
+    )
+    out = {
+        mode: subprocess.run(
+            [sys.executable, "-c", code, mode], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        for mode in ("default", "pin")
+    }
+    assert out == {"default": "heap", "pin": "mmap"}

@@ -35,6 +35,9 @@ from urllib.parse import parse_qs, urlsplit
 from ..common import StorageFull, full_message, is_disk_full, to_utc
 
 BUSY_TIMEOUT_MS = 10_000
+#: Page cache per SQLite connection, KiB (SQLite's default is 2,000): each thread of a manager
+#: has its own connection, and an idle cycle reads one row; the pages stay in the OS cache.
+SQLITE_CACHE_KIB = 512
 #: SQLAlchemy's storage format for DATETIME on SQLite (``sqlalchemy.dialects.sqlite.DATETIME``).
 SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
 
@@ -193,6 +196,7 @@ class Database:
             enable_wal(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         else:
             import psycopg  # only a PostgreSQL set-up pays for the driver
 
