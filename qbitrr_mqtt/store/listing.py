@@ -22,7 +22,8 @@ Gone torrents are not listed (``list_torrents``'s default).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import (
@@ -178,23 +179,30 @@ class ListingMixin(StoreBase):
             self.engine.dialect, tuple(columns), instance is not None, state is not None
         )
         params = {"instance": instance, "state": state, "limit": limit, "offset": offset}
+        with self._driver_connection(page, params) as conn:
+            return self._page_on(
+                conn,
+                page,
+                _args(page_order, params),
+                count,
+                _args(count_order, params),
+                limit,
+                offset,
+            )
+
+    @contextmanager
+    def _driver_connection(self, statement: str, params: dict[str, Any]) -> Iterator[Any]:
+        """The engine's DB-API connection, closed after; a driver error is raised as
+        SQLAlchemy's own execution would raise it (a DBAPIError naming ``statement``)."""
         driver_error = self.engine.dialect.loaded_dbapi.Error
         try:
             conn = self.engine.raw_connection()
             try:
-                return self._page_on(
-                    conn,
-                    page,
-                    _args(page_order, params),
-                    count,
-                    _args(count_order, params),
-                    limit,
-                    offset,
-                )
+                yield conn
             finally:
                 conn.close()
-        except driver_error as exc:  # as SQLAlchemy's own execution would raise it
-            raise DBAPIError.instance(page, params, exc, driver_error) from exc
+        except driver_error as exc:
+            raise DBAPIError.instance(statement, params, exc, driver_error) from exc
 
     def _page_on(
         self,
@@ -253,29 +261,22 @@ class ListingMixin(StoreBase):
             self.engine.dialect, tuple(columns), instance is not None, state is not None
         )
         params = {"instance": instance, "state": state, "limit": max_rows + 1, "offset": 0}
-        driver_error = self.engine.dialect.loaded_dbapi.Error
-        try:
-            conn = self.engine.raw_connection()
+        with self._driver_connection(page, params) as conn:
+            cursor: Any = conn.cursor()
             try:
-                cursor: Any = conn.cursor()
-                try:
-                    # The count first (from the index, ~1,000 times cheaper than the rows):
-                    # a listing too long to hold is not read at all.
-                    cursor.execute(count, _args(count_order, params))
-                    if int(cursor.fetchone()[0]) > max_rows:
-                        return None
-                    cursor.execute(page, _args(page_order, params))
-                    found: list[Any] = []
-                    while chunk := cursor.fetchmany(LISTING_CHUNK):
-                        found += convert(chunk)
-                finally:
-                    cursor.close()
-                    if self.dialect != "sqlite":  # autocommit on SQLite (db.py)
-                        conn.rollback()
+                # The count first (from the index, ~1,000 times cheaper than the rows): a
+                # listing too long to hold is not read at all.
+                cursor.execute(count, _args(count_order, params))
+                if int(cursor.fetchone()[0]) > max_rows:
+                    return None
+                cursor.execute(page, _args(page_order, params))
+                found: list[Any] = []
+                while chunk := cursor.fetchmany(LISTING_CHUNK):
+                    found += convert(chunk)
             finally:
-                conn.close()
-        except driver_error as exc:  # as SQLAlchemy's own execution would raise it
-            raise DBAPIError.instance(page, params, exc, driver_error) from exc
+                cursor.close()
+                if self.dialect != "sqlite":  # autocommit on SQLite (db.py)
+                    conn.rollback()
         return None if len(found) > max_rows else found
 
     def torrent_page_plan(self, instance: str | None = None, state: str | None = None) -> str:
