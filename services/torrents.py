@@ -200,15 +200,38 @@ def add_stalled(
     *,
     category: str | None = None,
     tags: Iterable[str] = (),
+    before_add: Callable[[str], object] | None = None,
+    may_vanish: bool = False,
 ) -> Added:
     """A torrent nobody seeds: its data exists only in a scratch folder qBittorrent never
-    sees, so it waits in stalledDL with 0 % (``payload`` is that data, to seed it later)."""
+    sees, so it waits in stalledDL with 0 % (``payload`` is that data, to seed it later).
+
+    ``before_add`` gets the infohash before qBittorrent has the torrent (to link it to an
+    Arr, so a running manager never sees it unlinked). With ``may_vanish`` the torrent being
+    removed once listed also ends the wait: a running manager with one stall strike can
+    remove it before this poll catches the stalledDL state."""
     source = _scratch(handle, f"{name}-source")
     payload = make_payload(source, name, files)
     torrent, h = make_torrent(payload)
     save = _scratch(handle, name)
+    if before_add is not None:
+        before_add(h)
     add(handle, torrent, save, category=category, tags=tags)
-    wait_state(api(handle), h, {"stalledDL"})
+    client = api(handle)
+    if may_vanish:
+        last: dict[str, Any] = {}
+
+        def stalled_or_gone() -> bool:
+            row = info(client, h)
+            last["state"] = row and row["state"]
+            return row is None or row["state"] == "stalledDL"
+
+        try:
+            wait_for(stalled_or_gone, f"torrent {h} stalledDL or removed")
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc} (last state {last.get('state')!r})") from None
+    else:
+        wait_state(client, h, {"stalledDL"})
     return Added(h, name, save, torrent, payload)
 
 

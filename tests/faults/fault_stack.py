@@ -278,9 +278,17 @@ class FaultStack:
         """A stalled torrent of ``inst``'s category linked to one new library item."""
         ext = ".flac" if inst.arr.kind == "lidarr" else ".mkv"
         files = {f"{name}{ext}": 16 * KiB, f"{name}.nfo": 100}
-        added = add_stalled(self.qbit, f"{name}.{inst.category}", files, category=inst.category)
         media = inst.arr.generate(1)
-        inst.arr.link(added.hash, media)
+        # Linked before qBittorrent has it and allowed to vanish during the wait: with one
+        # stall strike the manager blocklists it through the Arr as soon as it stalls.
+        added = add_stalled(
+            self.qbit,
+            f"{name}.{inst.category}",
+            files,
+            category=inst.category,
+            before_add=lambda h: inst.arr.link(h, media),
+            may_vanish=True,
+        )
         return added, media[0]
 
     def stalled_batch(self, inst: Instance, names: list[str], category: str) -> list[str]:
