@@ -59,6 +59,10 @@ METRICS_SAVE_INTERVAL = 30.0
 #: one after: every row written is read again) returns freed heap to the system afterwards
 #: (``memory.trim``, a few ms).
 TRIM_AFTER = 500
+#: The shortest pause between the end of a cycle and the start of the next, in seconds
+#: (at most a quarter of the interval): a cycle that took longer than the interval is not
+#: followed by the next one back to back.
+MIN_PAUSE = 1.0
 #: Seconds between two heartbeat writes of an unchanged instance state (see the watchdog).
 HEARTBEAT_EVERY = 60.0
 #: Torrent rows written (and read again) per store call. The first cycle writes every
@@ -112,6 +116,7 @@ class Manager:
         self.last_duration: float | None = None
         self.last_search_pass: float | None = None
         self.next_cycle_at = 0.0
+        self.paced = False  # the last cycle ran to its end on healthy clients
         self._samples: dict[str, list[tuple[float, int]]] = {}
         self._files: dict[str, tuple[Any, ...]] = {}
         self._private: dict[str, bool] = {}
@@ -172,12 +177,13 @@ class Manager:
                 if self.run_now or now >= self.next_cycle_at:
                     self.run_now = False
                     self.quick.cycle_started()
+                    self.paced = False
                     try:
                         delay = self.cycle()
                     finally:
                         self.quick.cycle_ended()
                     self.storage_backoff.succeeded()
-                    self.next_cycle_at = self.clock() + delay
+                    self.next_cycle_at = self._next_cycle(now, delay)
                 self._wait_until(self.next_cycle_at)
             except StorageFull as exc:  # disk full: say so, keep running, try again later
                 self._storage_full(exc)
@@ -185,6 +191,18 @@ class Manager:
             self.media.close()
         log.info("manager %s stopped", self.name)
         return 0
+
+    def _next_cycle(self, started: float, delay: float) -> float:
+        """When the next cycle starts. A cycle that ran to its end on healthy clients
+        (``paced``) counts the interval from its start, so the period is the configured one
+        however long qBittorrent took to answer: a torrent that stalls is looked at within
+        one interval, not one interval plus a slow cycle. The next start still waits
+        ``MIN_PAUSE`` after this end. A retry delay (a client down, the world changed under
+        the cycle) counts from the end, as a pause."""
+        ended = self.clock()
+        if not self.paced:
+            return ended + delay
+        return max(started + delay, ended + min(MIN_PAUSE, delay / 4))
 
     def _storage_full(self, exc: StorageFull) -> None:
         """The database cannot be written: report it on MQTT (which needs no disk), wait
@@ -306,11 +324,10 @@ class Manager:
             # A full answer counts whatever this category holds: it listed every torrent of
             # a qBittorrent the manager may share with thousands of others.
             trim()
-        return (
-            interval
-            if self.arr_backoff.healthy
-            else min(interval, max(self.arr_backoff.delay, 1.0))
-        )
+        if self.arr_backoff.healthy:
+            self.paced = True
+            return interval
+        return min(interval, max(self.arr_backoff.delay, 1.0))
 
     def _read_queue(
         self, queue_read: BackgroundRead[list[dict[str, Any]]], new: Set[str]

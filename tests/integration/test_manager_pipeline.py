@@ -24,7 +24,7 @@ import yaml
 from qbitrr_mqtt.clients.arr import ArrClient
 from qbitrr_mqtt.clients.qbit import QbitClient
 from qbitrr_mqtt.config import Config, config_from_dict
-from qbitrr_mqtt.manager import views
+from qbitrr_mqtt.manager import loop, views
 from qbitrr_mqtt.manager.loop import Manager
 from qbitrr_mqtt.store import Store
 from qbitrr_mqtt.store.lean import LeanStore
@@ -864,3 +864,55 @@ def test_a_torrent_added_after_the_arr_answered_is_blocklisted_in_the_cycle_that
     assert len(deletes) == 1, "removed through the Arr queue in the first cycle that saw it"
     assert deletes[0]["query"].get("blocklist") == "true"
     wait_for(lambda: info(api(p.qbit), added[0]) is None, "the torrent to leave qBittorrent")
+
+
+def _cycle_starts(pipeline: Pipeline, took: float, cycles: int = 4) -> list[float]:
+    """Run the real loop (``Manager.run``) on the test's clock, each cycle taking ``took``
+    seconds of it after its work (qBittorrent answering slowly); the clock times of the
+    cycles' starts. Waiting between cycles moves the clock instead of sleeping."""
+    config = pipeline.config
+    m = Manager(
+        config,
+        pipeline.kind,
+        pipeline.lean,
+        QbitClient(pipeline.qbit.url),
+        ArrClient(config.arr[pipeline.kind]),
+        clock=pipeline.clock,
+        sleep=pipeline.clock.advance,
+    )
+    starts: list[float] = []
+    real_cycle = m.cycle
+
+    def slow_cycle() -> float:
+        starts.append(pipeline.clock())
+        delay = real_cycle()
+        pipeline.clock.advance(took)
+        m.stopping = len(starts) >= cycles
+        return delay
+
+    m.cycle = slow_cycle  # type: ignore[method-assign]
+    assert m.run() == 0
+    return starts
+
+
+@pytest.mark.parametrize("pipeline", ["radarr"], indirect=True)
+def test_the_interval_counts_from_a_cycle_start_however_slow_the_cycle(
+    pipeline: Pipeline,
+) -> None:
+    """A stalled torrent must be looked at within one interval: cycles that take 60 % of it
+    (a busy qBittorrent answering one request at a time) must not stretch the period."""
+    interval = pipeline.config.settings.check_interval
+    starts = _cycle_starts(pipeline, took=0.6 * interval)
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    # The real work adds a little real time; a period counted from the end would add 6 s.
+    assert all(interval - 0.1 <= g < interval + 1.0 for g in gaps), gaps
+
+
+@pytest.mark.parametrize("pipeline", ["radarr"], indirect=True)
+def test_a_cycle_longer_than_the_interval_is_followed_by_a_pause(pipeline: Pipeline) -> None:
+    interval = pipeline.config.settings.check_interval
+    took = 1.5 * interval
+    starts = _cycle_starts(pipeline, took=took, cycles=3)
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    pause = min(loop.MIN_PAUSE, interval / 4)
+    assert all(took + pause - 0.1 <= g < took + pause + 1.0 for g in gaps), gaps
