@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import gc
+import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-from qbitrr_mqtt.clients.qbit import MainData, QbitClient, QbitError, QbitUnavailable
+from qbitrr_mqtt.clients.qbit import (
+    SERVER_STATE_EVERY,
+    MainData,
+    QbitClient,
+    QbitError,
+    QbitUnavailable,
+)
 from qbitrr_mqtt.manager import views
 from services import torrents as T
 from services.runners import free_port, start_qbittorrent
@@ -228,7 +235,7 @@ def set_category(qbit, h: str, category: str) -> None:
 
 def record(qbit, h: str, category: str | None = None) -> dict:
     """The record a new client holds for ``h`` (as if it had followed it from the start)."""
-    with QbitClient(qbit.url) as fresh:
+    with QbitClient(qbit.url, small_category=None) as fresh:
         return fresh.sync(fields=FIELDS, category=category).torrents[h]
 
 
@@ -236,7 +243,7 @@ def test_one_category_follows_torrents_moved_in_and_out(qbit, category):
     mine = T.add_seeding(qbit, "cat-mine", 20_000, category=category)
     other = T.add_seeding(qbit, "cat-other", 30_000, category=category + "-other")
     paused(qbit, mine, other)
-    with QbitClient(qbit.url) as c:
+    with QbitClient(qbit.url, small_category=None) as c:  # sync/maindata throughout
         first = c.sync(fields=FIELDS, category=category)
         assert first.full and set(first.torrents) == {mine.hash}
         T.wait_for(lambda: not c.sync(fields=FIELDS, category=category).changed, "quiet")
@@ -283,7 +290,7 @@ def test_one_category_follows_torrents_moved_in_and_out(qbit, category):
 def test_no_category_is_a_category_like_the_filter_on_the_whole_state(qbit, category):
     loose = T.add_seeding(qbit, "cat-loose", 20_000, category=category)
     paused(qbit, loose)
-    with QbitClient(qbit.url) as c, QbitClient(qbit.url) as whole:
+    with QbitClient(qbit.url, small_category=None) as c, QbitClient(qbit.url) as whole:
         c.sync(fields=FIELDS, category="")
         set_category(qbit, loose.hash, "")  # no category (the answer carries "category": "")
         held = c.sync(fields=FIELDS, category="").torrents
@@ -299,7 +306,7 @@ def test_one_category_holds_nothing_of_the_others_through_a_restart(workdir):
         others = add_many(q, 50, "other")
         mine = T.add_seeding(q, "restart-mine", 20_000, category="mine")
         paused(q, mine)
-        with QbitClient(q.url) as c:
+        with QbitClient(q.url, small_category=None) as c:  # sync/maindata throughout
             state = c.sync(fields=FIELDS, category="mine")
             assert set(state.torrents) == {mine.hash}
             strings = reachable_strings(c)
@@ -356,3 +363,122 @@ def reachable_strings(client: QbitClient) -> set[str]:
         elif isinstance(obj, (dict, list, tuple, set, frozenset)):
             todo.extend(gc.get_referents(obj))
     return out
+
+
+class Clock:
+    """Monotonic time plus an offset the test moves forward."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.offset
+
+
+def in_category(qbit, category: str) -> dict:
+    """What a client following qBittorrent's whole state holds of ``category``."""
+    with QbitClient(qbit.url, small_category=None) as whole:
+        every = whole.sync(fields=FIELDS).torrents
+    return {h: t for h, t in every.items() if t.get("category") == category}
+
+
+def test_a_small_category_is_read_with_torrents_info_and_server_state_now_and_then(qbit, category):
+    """After its first sync/maindata a small category costs qBittorrent one
+    torrents/info?category= per call (it filters before serializing) and a sync/maindata
+    every SERVER_STATE_EVERY seconds for server_state; what is held is what a client of the
+    whole state holds of that category, through moves in and out, edits and removals."""
+    mine = T.add_seeding(qbit, "small-mine", 20_000, category=category)
+    other = T.add_seeding(qbit, "small-other", 30_000, category=category + "-other")
+    paused(qbit, mine, other)
+    clock = Clock()
+    with QbitClient(qbit.url, clock=clock) as c:
+        first = c.sync(fields=FIELDS, category=category)
+        assert first.full and set(first.torrents) == {mine.hash}
+        assert "connection_status" in first.server_state
+        assert "free_space_on_disk" in first.server_state
+
+        before = c.stats.requests
+        idle = c.sync(fields=FIELDS, category=category)
+        assert c.stats.requests - before == 1  # torrents/info only
+        assert not idle.full and not idle.changed and not idle.removed
+        assert idle.torrents[mine.hash] is first.torrents[mine.hash]  # unchanged: same dict
+        assert idle.server_state == first.server_state
+
+        set_category(qbit, other.hash, category)  # moved in
+        before = c.stats.requests
+        moved = c.sync(fields=FIELDS, category=category)
+        assert c.stats.requests - before == 1
+        assert moved.changed == {other.hash} and not moved.removed
+        assert moved.torrents == in_category(qbit, category)
+
+        T.api(qbit).torrents_rename(torrent_hash=mine.hash, new_torrent_name="small-renamed")
+        renamed = T.wait_for(
+            lambda: (d := c.sync(fields=FIELDS, category=category)).changed and d, "the rename"
+        )
+        assert renamed.changed == {mine.hash}
+        assert renamed.torrents[mine.hash]["name"] == "small-renamed"
+
+        set_category(qbit, other.hash, category + "-other")  # moved out
+        out = c.sync(fields=FIELDS, category=category)
+        assert out.removed == {other.hash} and not out.changed
+        assert out.torrents == in_category(qbit, category)
+
+        clock.offset += SERVER_STATE_EVERY  # time for server_state again
+        before = c.stats.requests
+        again = c.sync(fields=FIELDS, category=category)
+        assert c.stats.requests - before == 2  # sync/maindata (server_state), torrents/info
+        assert "connection_status" in again.server_state
+        assert "free_space_on_disk" in again.server_state
+        before = c.stats.requests
+        c.sync(fields=FIELDS, category=category)
+        assert c.stats.requests - before == 1  # and not again until the next period
+
+        c.delete([mine.hash], delete_files=False)
+        gone = T.wait_for(
+            lambda: (d := c.sync(fields=FIELDS, category=category)).removed and d, "removal"
+        )
+        assert gone.removed == {mine.hash} and gone.torrents == {}
+
+
+def test_a_small_category_keeps_its_server_state_through_a_restart(workdir):
+    """qBittorrent restarted: the small reader's server_state session starts again (a full
+    answer) and torrents/info goes on; nothing held goes stale or missing."""
+    clock = Clock()
+    with start_qbittorrent(workdir) as q:
+        mine = T.add_seeding(q, "restart-small", 20_000, category="small")
+        paused(q, mine)
+        with QbitClient(q.url, clock=clock) as c:
+            c.sync(fields=FIELDS, category="small")
+            c.sync(fields=FIELDS, category="small")  # small from here on
+            q.restart()
+            clock.offset += SERVER_STATE_EVERY
+            after = T.wait_for(
+                lambda: _quietly(lambda: c.sync(fields=FIELDS, category="small")), "answers"
+            )
+            assert set(after.torrents) == {mine.hash}
+            assert "connection_status" in after.server_state
+            assert after.torrents == in_category(q, "small")
+
+
+def _quietly(call):
+    try:
+        return call()
+    except QbitUnavailable:
+        return None
+
+
+def test_a_category_grown_past_small_goes_back_to_sync_maindata(qbit, category):
+    one = T.add_seeding(qbit, "grow-1", 20_000, category=category)
+    paused(qbit, one)
+    with QbitClient(qbit.url, small_category=1) as c:
+        c.sync(fields=FIELDS, category=category)
+        before = c.stats.requests
+        c.sync(fields=FIELDS, category=category)
+        assert c.stats.requests - before == 1  # small: torrents/info
+        two = T.add_seeding(qbit, "grow-2", 20_000, category=category)
+        paused(qbit, two)
+        grown = c.sync(fields=FIELDS, category=category)  # read small, found too large
+        assert grown.changed >= {two.hash} and set(grown.torrents) == {one.hash, two.hash}
+        full = c.sync(fields=FIELDS, category=category)
+        assert full.full and set(full.torrents) == {one.hash, two.hash}  # sync/maindata
+        assert full.torrents == in_category(qbit, category)
