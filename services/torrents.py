@@ -111,23 +111,33 @@ def info(client: qbittorrentapi.Client, torrent_hash: str) -> dict[str, Any] | N
     return dict(rows[0]) if rows else None
 
 
+#: What ``wait_state(..., or_gone=True)`` returns for a torrent no longer listed.
+GONE: dict[str, Any] = {"state": None, "gone": True}
+
+
 def wait_state(
     client: qbittorrentapi.Client,
     torrent_hash: str,
     states: Iterable[str],
     timeout: float = WAIT_TIMEOUT,
+    *,
+    or_gone: bool = False,
 ) -> dict[str, Any]:
-    """Wait until the torrent is in one of ``states``; returns its info."""
+    """Wait until the torrent is in one of ``states``; returns its info. With ``or_gone``
+    the torrent no longer listed also ends the wait (its info is then ``GONE``)."""
     wanted = frozenset(states)
     last: dict[str, Any] = {}
 
     def check() -> dict[str, Any] | None:
         row = info(client, torrent_hash)
         last["state"] = row and row["state"]
-        return row if row and row["state"] in wanted else None
+        if row is None:
+            return GONE if or_gone else None
+        return row if row["state"] in wanted else None
 
+    what = f"torrent {torrent_hash} in {sorted(wanted)}" + (" or removed" if or_gone else "")
     try:
-        return wait_for(check, f"torrent {torrent_hash} in {sorted(wanted)}", timeout)
+        return wait_for(check, what, timeout)
     except TimeoutError as exc:
         raise TimeoutError(f"{exc} (last state {last.get('state')!r})") from None
 
@@ -217,21 +227,7 @@ def add_stalled(
     if before_add is not None:
         before_add(h)
     add(handle, torrent, save, category=category, tags=tags)
-    client = api(handle)
-    if may_vanish:
-        last: dict[str, Any] = {}
-
-        def stalled_or_gone() -> bool:
-            row = info(client, h)
-            last["state"] = row and row["state"]
-            return row is None or row["state"] == "stalledDL"
-
-        try:
-            wait_for(stalled_or_gone, f"torrent {h} stalledDL or removed")
-        except TimeoutError as exc:
-            raise TimeoutError(f"{exc} (last state {last.get('state')!r})") from None
-    else:
-        wait_state(client, h, {"stalledDL"})
+    wait_state(api(handle), h, {"stalledDL"}, or_gone=may_vanish)
     return Added(h, name, save, torrent, payload)
 
 

@@ -334,19 +334,7 @@ class QbitClient:
         if category is not None and self._small:
             return self._sync_small(fields, category)
         keep = fields | {WHOLE_MARK} if fields is not None and category is not None else fields
-        # The raw answer, parsed here: qbittorrent-api would decode the body to text, parse
-        # it whole and copy every object into its attribute dicts (at 10,000 torrents, three
-        # copies of ~40 MB each at the same time).
-        with self._errors("sync/maindata"):
-            response = self._api._post(
-                _name="sync", _method="maindata", data={"rid": self._state.rid}
-            )
-        try:
-            update = parse_maindata(response.content, keep, self._shared, category)
-        except ValueError as exc:  # JSONDecodeError included
-            raise QbitError(f"sync/maindata: unexpected answer from qBittorrent: {exc}") from None
-        finally:
-            del response
+        update = self._maindata(self._state.rid, keep, category)
         state = merge_maindata(self._state, update, fields, category)
         del update
         if state.entering:
@@ -357,8 +345,7 @@ class QbitClient:
             state.changed |= entered.keys()
             state.entering = set()
         self._state = state
-        small = self._small_limit
-        if category is not None and small is not None and len(state.torrents) <= small:
+        if category is not None and self._fits_small(len(state.torrents)):
             self._small = True  # from the next call on; this sync session serves server_state
             self._server_rid = state.rid
             self._server_read_at = self._clock()
@@ -399,26 +386,38 @@ class QbitClient:
             changed=changed,
             removed=before.torrents.keys() - torrents.keys(),
         )
-        if self._small_limit is None or len(torrents) > self._small_limit:
+        if not self._fits_small(len(torrents)):
             self._small = False
             state, self._state = self._state, MainData()  # the next call: a full update
             return state
         return self._state
 
+    def _fits_small(self, count: int) -> bool:
+        """Whether a category of ``count`` torrents is read with ``torrents/info``."""
+        return self._small_limit is not None and count <= self._small_limit
+
+    def _maindata(
+        self, rid: int, keep: frozenset[str] | None, category: str | None
+    ) -> dict[str, Any]:
+        """One ``sync/maindata`` answer from ``rid``, parsed by :func:`parse_maindata`.
+
+        The raw answer, parsed here: qbittorrent-api would decode the body to text, parse it
+        whole and copy every object into its attribute dicts (at 10,000 torrents, three
+        copies of ~40 MB each at the same time)."""
+        with self._errors("sync/maindata"):
+            response = self._api._post(_name="sync", _method="maindata", data={"rid": rid})
+        try:
+            return parse_maindata(response.content, keep, self._shared, category)
+        except ValueError as exc:  # JSONDecodeError included
+            raise QbitError(f"sync/maindata: unexpected answer from qBittorrent: {exc}") from None
+        finally:
+            del response
+
     def _server_state(self, server: dict[str, Any]) -> dict[str, Any]:
         """``server`` updated from one ``sync/maindata`` call of the small reader's own
         session (its ``rid``): only ``server_state`` is kept, every torrent object of the
         answer is dropped as it is parsed."""
-        with self._errors("sync/maindata"):
-            response = self._api._post(
-                _name="sync", _method="maindata", data={"rid": self._server_rid}
-            )
-        try:
-            update = parse_maindata(response.content, frozenset(), self._shared, NO_CATEGORY)
-        except ValueError as exc:
-            raise QbitError(f"sync/maindata: unexpected answer from qBittorrent: {exc}") from None
-        finally:
-            del response
+        update = self._maindata(self._server_rid, frozenset(), NO_CATEGORY)
         self._server_rid = int(update.get("rid", self._server_rid))
         self._server_read_at = self._clock()
         fresh = update.get("server_state") or {}
