@@ -166,7 +166,8 @@ def markdown(results: dict[str, Any]) -> str:
         lines += [f"### 2–4. Whole stack (4 instances, {st['n']:,} torrents in the watched category, "
                   f"check interval {st['check_interval']} s)", "", "| figure | value |", "|---|---:|"]  # fmt: skip
         for label, key in (
-            ("stack RSS total, MB (supervisord, 4 managers, bridge, WebUI, `run` wrapper)", "rss_total_mb"),
+            ("stack RSS total after an idle minute, MB (supervisord, 4 managers, bridge, WebUI, `run` wrapper)", "rss_total_mb"),
+            ("stack RSS total at the start of that minute, MB (repeats 2+: just after the previous repeat's API load)", "rss_start_mb"),
             ("stack PSS total, MB (the same, shared library pages counted once)", "pss_total_mb"),
             ("stack CPU seconds per idle minute", "idle_cpu_s_per_min"),
             ("MQTT run_now request → response p95, s", "mqtt.run_now.p95_s"),

@@ -134,14 +134,19 @@ class Stack:
     # --- scenario 3 -------------------------------------------------------------------
 
     def footprint(self, window: float) -> dict[str, Any]:
-        """RSS of the tree now, and its CPU over ``window`` idle seconds (per minute)."""
-        rss = procs.tree_rss(self.proc.pid)
-        pss = procs.tree_pss(self.proc.pid)
+        """The tree's CPU over ``window`` idle seconds (per minute) and its RSS at the end
+        of them: the stack as it sits idle. The RSS at their start is reported too; from the
+        second repeat on it is the stack just after the previous repeat's API and SSE load
+        (the WebUI drops what that load left in ~30 s, ``webui/cache.py``)."""
+        at_start = sum(procs.tree_rss(self.proc.pid).values())
         before = procs.tree_cpu(self.proc.pid)
         time.sleep(window)
         after = procs.tree_cpu(self.proc.pid)
         used = sum(after[p] - before.get(p, 0.0) for p in after)
+        rss = procs.tree_rss(self.proc.pid)
+        pss = procs.tree_pss(self.proc.pid)
         return {"rss_total_mb": sum(rss.values()), "rss_by_process_mb": rss,
+                "rss_start_mb": at_start,
                 "pss_total_mb": sum(pss.values()), "pss_by_process_mb": pss,
                 "idle_cpu_s_per_min": used * 60 / window, "window_s": window}  # fmt: skip
 

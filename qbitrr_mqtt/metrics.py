@@ -363,9 +363,12 @@ class ApiMetrics:
             ["route", "method", "status"],
             registry=self.registry,
         )
+        #: Requests answered since the start (the WebUI's idle sweep reads it).
+        self.answered = 0
 
     def request(self, route: str, method: str, status: int) -> None:
         self._requests.labels(route, method, str(status)).inc()
+        self.answered += 1
 
 
 def scrape_registry(store: Any, api: ApiMetrics | None = None) -> CollectorRegistry:

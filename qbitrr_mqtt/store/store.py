@@ -101,6 +101,12 @@ class Store(TorrentsMixin, ListingMixin, JournalMixin, InboxMixin, HealthMixin, 
         """Close every pooled connection (a forked child must call this, or open its own)."""
         self.engine.dispose()
 
+    def release_idle_connections(self) -> None:
+        """Close the pooled connections no call is using, and with them what they hold
+        (SQLite's page cache, up to 2 MB each); the store stays open and the next call
+        opens a connection again. A connection in use is closed when it is given back."""
+        self.engine.dispose()
+
     def __enter__(self) -> Self:
         return self
 

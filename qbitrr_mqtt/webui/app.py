@@ -7,12 +7,15 @@ the tests run it against a real SQLite store and a real (or absent) supervisord,
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from aiohttp import web
 
 from ..config import Config
+from ..memory import trim
 from ..metrics import ApiMetrics
 from . import (
     page,
@@ -41,7 +44,7 @@ from .security import (
     on_prepare,
 )
 from .spec import Call, Resp, Route, bind
-from .state import SHARED, Shared, Tuning
+from .state import SHARED, Shared, Tuning, blocking
 
 #: Request bodies larger than this are refused with 413 before they are read.
 MAX_BODY = 1024 * 1024
@@ -88,6 +91,36 @@ def route_table() -> list[Route]:
     ]
 
 
+async def release_idle_memory(app: web.Application) -> None:
+    """Every ``tuning.sweep_every`` seconds, drop the cached answers and listings nobody
+    asked for in ``tuning.cache_idle`` seconds; when that freed something, or a burst of
+    requests has just ended, close the store's idle connections (SQLite keeps a page cache
+    in each) and give the heap's free memory back to the system.
+
+    Without it a WebUI that once served 50 clients paging through 10,000 torrents kept
+    their listing, their pages and the heap they grew (80 -> 105 MB) until it restarted.
+    The release costs a few milliseconds, on a store thread."""
+
+    def release() -> None:
+        release_connections = getattr(state.store, "release_idle_connections", None)
+        if release_connections is not None:
+            release_connections()
+        trim()
+
+    state = app[SHARED]
+    requests = app[routes_metrics.API_METRICS]
+    seen, busy = requests.answered, False
+    while True:
+        await asyncio.sleep(state.tuning.sweep_every)
+        freed = state.listings.sweep() + state.responses.sweep()
+        answered = requests.answered
+        ended = busy and answered == seen
+        busy, seen = answered != seen, answered
+        if freed or ended:
+            await blocking(app, release)
+            state.trims += 1
+
+
 def create_app(
     config: Config,
     store: Any,
@@ -97,6 +130,7 @@ def create_app(
     tuning: Tuning | None = None,
 ) -> web.Application:
     """The WebUI app. ``token`` defaults to ``webui.token``, else the generated token file."""
+    tuning = tuning or Tuning()
     app = web.Application(
         middlewares=[
             routes_metrics.metrics_middleware,
@@ -115,10 +149,10 @@ def create_app(
         rpc=supervisor_rpc,
         token=token or ensure_token(config.webui.token, config.settings.data_dir),
         log_dir=log_dir(config),
-        tuning=tuning or Tuning(),
+        tuning=tuning,
         executor=executor,
         rpc_executor=rpc_executor,
-        responses=ResponseCache(change_token(store)),
+        responses=ResponseCache(change_token(store), idle=tuning.cache_idle),
     )
     app[SHARED].processes = FreshCall(lambda: routes_status.processes_body(app))
     app[TOKEN_KEY] = app[SHARED].token
@@ -132,14 +166,23 @@ def create_app(
     app[OPENAPI] = build_openapi(table)
     app.on_response_prepare.append(on_prepare)
 
+    async def start_sweeper(app: web.Application) -> None:
+        app[SHARED].sweeper = asyncio.create_task(release_idle_memory(app), name="webui-sweep")
+
     async def stop_streams(app: web.Application) -> None:
         app[SHARED].stopping.set()
 
     async def shutdown(_: web.Application) -> None:
+        sweeper = app[SHARED].sweeper
+        if sweeper is not None:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
         app[SHARED].responses.close()
         executor.shutdown(wait=False, cancel_futures=True)
         rpc_executor.shutdown(wait=False, cancel_futures=True)
 
+    app.on_startup.append(start_sweeper)
     app.on_shutdown.append(stop_streams)
     app.on_cleanup.append(shutdown)
     return app

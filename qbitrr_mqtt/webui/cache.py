@@ -25,6 +25,11 @@ older than the request:
   10,000 torrents cost a slice and a join each instead of a query, a count and the
   encoding of their page. It reads a listing only once its pages are in demand, one read
   for every request waiting, and holds a few listings of bounded length.
+
+Neither keeps what nobody asks for: :meth:`ResponseCache.sweep` and :meth:`ListingCache.sweep`
+drop what has not been asked for in :data:`CACHE_IDLE` seconds (the WebUI sweeps every
+:data:`SWEEP_EVERY` seconds and then gives the freed heap back to the system), so the ~10 MB
+a burst of paging clients left behind does not stay with the process all day.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import contextlib
 import logging
 import sqlite3
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
@@ -47,6 +53,11 @@ CACHE_BYTES = 4 * 1024 * 1024
 #: How long the SQLite token read waits for a lock (WAL readers almost never wait); a read
 #: that fails only turns the cache off for that request.
 SQLITE_TOKEN_TIMEOUT = 0.05
+#: Seconds after which what no request has asked for is dropped: a dashboard polls every few
+#: seconds, so what it shows stays; what a burst of clients left is gone half a minute later.
+CACHE_IDLE = 30.0
+#: How often the WebUI looks for idle entries (and, after dropping some, trims the heap).
+SWEEP_EVERY = 10.0
 
 
 class FreshCall[T]:
@@ -203,9 +214,20 @@ class ResponseCache:
     read under (see the module docstring). Identical requests that miss at the same time
     share one computation."""
 
-    def __init__(self, source: ChangeToken | None, max_bytes: int = CACHE_BYTES) -> None:
+    def __init__(
+        self,
+        source: ChangeToken | None,
+        max_bytes: int = CACHE_BYTES,
+        *,
+        idle: float = CACHE_IDLE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.source = source
         self.max_bytes = max_bytes
+        self.idle = idle
+        self._clock = clock
+        #: When a body was last asked for (any key).
+        self._used = clock()
         self._seen: Hashable | None = None
         self._entries: OrderedDict[Hashable, bytes] = OrderedDict()
         self._pending: dict[Hashable, asyncio.Future[bytes]] = {}
@@ -226,6 +248,7 @@ class ResponseCache:
         self, mark: Hashable | None, key: Hashable, make: Callable[[], Awaitable[bytes]]
     ) -> bytes:
         """:meth:`get` with the change token the caller has just read."""
+        self._used = self._clock()
         if mark is None:
             self.misses += 1
             return await make()
@@ -261,6 +284,21 @@ class ResponseCache:
             _, old = self._entries.popitem(last=False)
             self._size -= len(old)
 
+    @property
+    def size(self) -> int:
+        """Bytes of the bodies held."""
+        return self._size
+
+    def sweep(self) -> int:
+        """Drop every body when none has been asked for in ``idle`` seconds (the pages
+        dashboards poll are asked every few seconds, so they stay); the bytes dropped."""
+        if not self._entries or self._clock() - self._used < self.idle:
+            return 0
+        freed = self._size
+        self._entries.clear()
+        self._size = 0
+        return freed
+
     def close(self) -> None:
         if self.source is not None:
             self.source.close()
@@ -281,6 +319,17 @@ LISTING_ROWS = 20_000
 _TRACKED = 64
 
 
+class _Held:
+    """A listing held: its rows' JSON, their bytes, and when a page was last cut from it."""
+
+    __slots__ = ("rows", "size", "used")
+
+    def __init__(self, rows: list[bytes], size: int, used: float) -> None:
+        self.rows = rows
+        self.size = size
+        self.used = used
+
+
 class ListingCache:
     """Whole listings, encoded row by row, valid under one change token of ``responses``
     (see the module docstring): a page is then a slice of the rows, joined, with no query,
@@ -291,7 +340,9 @@ class ListingCache:
     token reach :data:`LISTING_AFTER_PAGES`, or at once when it was in that demand
     under the previous token (clients paging at random through a changing store). Requests
     that arrive while it is read wait for that one read; requests before that read their page
-    through ``responses`` (a repeated page is a cached body there)."""
+    through ``responses`` (a repeated page is a cached body there).
+
+    A listing no page has been cut from in ``idle`` seconds is dropped by :meth:`sweep`."""
 
     def __init__(
         self,
@@ -301,15 +352,19 @@ class ListingCache:
         max_keys: int = LISTING_KEYS,
         max_bytes: int = LISTING_BYTES,
         max_rows: int = LISTING_ROWS,
+        idle: float = CACHE_IDLE,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.responses = responses
         self.after_pages = after_pages
         self.max_keys = max_keys
         self.max_bytes = max_bytes
         self.max_rows = max_rows
+        self.idle = idle
+        self._clock = clock
         self._seen: Hashable | None = None
-        #: Listings by key: the rows' JSON and their bytes.
-        self._built: OrderedDict[Hashable, tuple[list[bytes], int]] = OrderedDict()
+        #: Listings by key, least recently used first.
+        self._built: OrderedDict[Hashable, _Held] = OrderedDict()
         self._size = 0
         self._building: dict[Hashable, asyncio.Future[list[bytes] | None]] = {}
         #: Listings too long to hold under this token.
@@ -347,8 +402,9 @@ class ListingCache:
         built = self._built.get(key)
         if built is not None:
             self._built.move_to_end(key)
+            built.used = self._clock()
             self._count(key, limit, offset)
-            return render(built[0], limit, offset)
+            return render(built.rows, limit, offset)
         building = self._building.get(key)
         if building is None and self._count(key, limit, offset) and key not in self._refused:
             building = self._build(key, mark, read_all)
@@ -410,8 +466,24 @@ class ListingCache:
         if rows is None or size > self.max_bytes:
             self._refused.add(key)
             return
-        self._built[key] = (rows, size)
+        self._built[key] = _Held(rows, size, self._clock())
         self._size += size
         while len(self._built) > self.max_keys or self._size > self.max_bytes:
-            _, (_, dropped) = self._built.popitem(last=False)
-            self._size -= dropped
+            _, dropped = self._built.popitem(last=False)
+            self._size -= dropped.size
+
+    @property
+    def size(self) -> int:
+        """Bytes of the listings held."""
+        return self._size
+
+    def sweep(self) -> int:
+        """Drop the listings no page has been cut from in ``idle`` seconds; the bytes
+        dropped. A listing dropped is read again when its pages are in demand again."""
+        since = self._clock() - self.idle
+        idle = [key for key, held in self._built.items() if held.used <= since]
+        freed = 0
+        for key in idle:
+            freed += self._built.pop(key).size
+        self._size -= freed
+        return freed

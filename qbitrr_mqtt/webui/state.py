@@ -22,7 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from ..config import Config
-from .cache import FreshCall, ListingCache, ResponseCache
+from .cache import CACHE_IDLE, SWEEP_EVERY, FreshCall, ListingCache, ResponseCache
 
 
 @dataclass(slots=True)
@@ -35,6 +35,10 @@ class Tuning:
     poll_interval: float = 1.0
     #: Seconds between SSE heartbeat comments (keeps proxies from closing idle streams).
     heartbeat: float = 15.0
+    #: Cached answers and listings nobody asked for in this many seconds are dropped.
+    cache_idle: float = CACHE_IDLE
+    #: How often the WebUI looks for them (and gives freed memory back to the system).
+    sweep_every: float = SWEEP_EVERY
 
 
 @dataclass(slots=True)
@@ -59,9 +63,13 @@ class Shared:
     listings: ListingCache = field(init=False)
     #: The ``/api/v1/processes`` body, one build shared by the requests waiting for it.
     processes: FreshCall[bytes] | None = None
+    #: The idle sweep (``app.release_idle_memory``) while the app runs.
+    sweeper: asyncio.Task[None] | None = None
+    #: Times the idle sweep gave the heap's free memory back to the system.
+    trims: int = 0
 
     def __post_init__(self) -> None:
-        self.listings = ListingCache(self.responses)
+        self.listings = ListingCache(self.responses, idle=self.responses.idle)
 
     def remember(self, command: dict[str, Any], keep: int = 500) -> None:
         self.outcomes[command["id"]] = command

@@ -372,3 +372,92 @@ async def test_few_listings_are_held_and_none_too_long(served: Any, store: Store
         ("torrents", "sonarr", "stalled"),
         ("torrents", "sonarr", "uploading"),
     )
+
+
+class Clock:
+    """The caches' clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+async def test_what_nobody_asks_for_is_dropped_after_the_idle_time(
+    served: Any, store: Store
+) -> None:
+    _fill(store)
+    state = served.app[SHARED]
+    clock = Clock()
+    state.responses.close()
+    state.responses = ResponseCache(change_token(store), idle=60, clock=clock)
+    state.listings = ListingCache(state.responses, idle=60, clock=clock)
+    listings, responses = state.listings, state.responses
+    await _pages(served, store, "", None, state=None)
+    await _pages(served, store, "instance=radarr", "radarr", state=None)
+    assert len(listings.held) == 2 and listings.size > 0
+
+    clock.now += 40
+    await _page(served, "limit=100&offset=3")  # a page cut from the unfiltered listing
+    await _page(served, "state=stalled&limit=5")  # a page read alone, through the cache
+    clock.now += 30  # radarr's listing unused for 70 s, the unfiltered one for 30 s
+    held = listings.size
+    dropped = listings.sweep()
+    assert listings.held == (("torrents", None, None),)
+    assert 0 < dropped < held and listings.size == held - dropped
+    assert responses.sweep() == 0, "a page was read through it 30 s ago: the cache stays"
+    assert responses.size > 0
+
+    # A dropped listing in demand again is read again, and its pages are still right.
+    builds = listings.builds
+    await _pages(served, store, "instance=radarr", "radarr", state=None)
+    assert listings.builds == builds + 1
+
+    clock.now += 61  # nobody asked for anything for a minute
+    assert listings.sweep() > 0 and responses.sweep() > 0
+    assert listings.held == () and listings.size == 0 and responses.size == 0
+    assert await _page(served, "limit=7&offset=2") == _dict_path(
+        store, {"state": None, "limit": 7, "offset": 2}, None
+    )
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+async def test_the_webui_sweeps_idle_caches_and_releases_their_memory(
+    aiohttp_client: Any, tmp_path: Path, store: Store
+) -> None:
+    _fill(store)
+    path = tmp_path / "config.yaml"
+    path.write_text(CONFIG, encoding="utf-8")
+    tuning = Tuning(cache_idle=0.3, sweep_every=0.05)
+    app = create_app(load_config(path, env={}), store, None, token=TOKEN, tuning=tuning)
+    client = await aiohttp_client(app)
+    state = app[SHARED]
+    await _pages(client, store, "", None, state=None)
+    assert state.listings.held and state.responses.size > 0
+    assert store.engine.pool.checkedin() > 0, "the reads left pooled connections"
+
+    for _ in range(200):  # the sweep runs every 0.05 s; give it 10 s at most
+        if not state.listings.held and state.responses.size == 0 and state.trims:
+            break
+        await asyncio.sleep(0.05)
+    assert state.listings.held == () and state.responses.size == 0
+    assert state.trims >= 1, "the heap was trimmed after the caches were dropped"
+    assert store.engine.pool.checkedin() == 0, "the idle connections were closed"
+    assert await _page(client, "limit=5&offset=1") == _dict_path(
+        store, {"state": None, "limit": 5, "offset": 1}, None
+    )
+
+
+def test_releasing_idle_connections_keeps_the_store_usable(store: Store) -> None:
+    _fill(store)
+    before = store.torrent_page_values(limit=1000, columns=TORRENT_FIELDS)
+    assert store.engine.pool.checkedin() > 0
+    store.release_idle_connections()
+    assert store.engine.pool.checkedin() == 0
+    assert store.torrent_page_values(limit=1000, columns=TORRENT_FIELDS) == before
+    with store.engine.connect():  # a connection in use when the pool is released
+        store.release_idle_connections()
+    store.upsert_torrents("radarr", [{"hash": "e" * 40, "name": "after"}])
+    assert store.torrent_page_values(limit=1000, columns=TORRENT_FIELDS)[1] == before[1] + 1
