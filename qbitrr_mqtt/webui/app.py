@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -45,6 +46,8 @@ from .security import (
 )
 from .spec import Call, Resp, Route, bind
 from .state import SHARED, Shared, Tuning, blocking
+
+log = logging.getLogger("qbitrr.webui")
 
 #: Request bodies larger than this are refused with 413 before they are read.
 MAX_BODY = 1024 * 1024
@@ -117,8 +120,12 @@ async def release_idle_memory(app: web.Application) -> None:
         ended = busy and answered == seen
         busy, seen = answered != seen, answered
         if freed or ended:
-            await blocking(app, release)
-            state.trims += 1
+            try:
+                await blocking(app, release)
+            except Exception as exc:  # noqa: BLE001 - a failed release must not end the sweep
+                log.warning("could not release the WebUI's idle memory: %s", exc)
+            else:
+                state.trims += 1
 
 
 def create_app(

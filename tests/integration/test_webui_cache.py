@@ -461,3 +461,33 @@ def test_releasing_idle_connections_keeps_the_store_usable(store: Store) -> None
         store.release_idle_connections()
     store.upsert_torrents("radarr", [{"hash": "e" * 40, "name": "after"}])
     assert store.torrent_page_values(limit=1000, columns=TORRENT_FIELDS)[1] == before[1] + 1
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+async def test_a_failed_release_does_not_end_the_sweep(
+    aiohttp_client: Any, tmp_path: Path, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    _fill(store)
+    path = tmp_path / "config.yaml"
+    path.write_text(CONFIG, encoding="utf-8")
+    tuning = Tuning(cache_idle=0.1, sweep_every=0.05)
+    app = create_app(load_config(path, env={}), store, None, token=TOKEN, tuning=tuning)
+    client = await aiohttp_client(app)
+    state = app[SHARED]
+    calls: list[int] = []
+
+    def release_idle_connections() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("disk gone")
+
+    store.release_idle_connections = release_idle_connections  # type: ignore[method-assign]
+    for _ in range(2):  # two bursts: the first release fails, the second is made
+        await _pages(client, store, "", None, state=None)
+        for _ in range(200):
+            if state.trims or (len(calls) == 1 and not state.listings.held):
+                break
+            await asyncio.sleep(0.05)
+    assert "could not release the WebUI's idle memory: disk gone" in caplog.text
+    assert len(calls) >= 2 and state.trims >= 1
+    assert not state.sweeper.done()  # type: ignore[union-attr]
