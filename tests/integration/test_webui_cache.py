@@ -95,13 +95,16 @@ def test_page_json_is_what_the_dict_path_wrote(store: Store) -> None:
                 assert _torrents_body(store, q, instance) == _dict_path(store, q, instance), q
 
 
-@pytest.fixture
-async def served(aiohttp_client: Any, tmp_path: Path, store: Store) -> Any:
+def _app(tmp_path: Path, store: Store, tuning: Tuning) -> Any:
     path = tmp_path / "config.yaml"
     path.write_text(CONFIG, encoding="utf-8")
+    return create_app(load_config(path, env={}), store, None, token=TOKEN, tuning=tuning)
+
+
+@pytest.fixture
+async def served(aiohttp_client: Any, tmp_path: Path, store: Store) -> Any:
     tuning = Tuning(command_wait=1.0, poll_interval=0.1, heartbeat=0.5)
-    app = create_app(load_config(path, env={}), store, None, token=TOKEN, tuning=tuning)
-    return await aiohttp_client(app)
+    return await aiohttp_client(_app(tmp_path, store, tuning))
 
 
 def _write_elsewhere(url: str, name: str) -> None:
@@ -428,10 +431,7 @@ async def test_the_webui_sweeps_idle_caches_and_releases_their_memory(
     aiohttp_client: Any, tmp_path: Path, store: Store
 ) -> None:
     _fill(store)
-    path = tmp_path / "config.yaml"
-    path.write_text(CONFIG, encoding="utf-8")
-    tuning = Tuning(cache_idle=0.3, sweep_every=0.05)
-    app = create_app(load_config(path, env={}), store, None, token=TOKEN, tuning=tuning)
+    app = _app(tmp_path, store, Tuning(cache_idle=0.3, sweep_every=0.05))
     client = await aiohttp_client(app)
     state = app[SHARED]
     await _pages(client, store, "", None, state=None)
@@ -468,10 +468,7 @@ async def test_a_failed_release_does_not_end_the_sweep(
     aiohttp_client: Any, tmp_path: Path, store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
     _fill(store)
-    path = tmp_path / "config.yaml"
-    path.write_text(CONFIG, encoding="utf-8")
-    tuning = Tuning(cache_idle=0.1, sweep_every=0.05)
-    app = create_app(load_config(path, env={}), store, None, token=TOKEN, tuning=tuning)
+    app = _app(tmp_path, store, Tuning(cache_idle=0.1, sweep_every=0.05))
     client = await aiohttp_client(app)
     state = app[SHARED]
     calls: list[int] = []
