@@ -32,6 +32,7 @@ from services.runners import free_port
 from . import procs
 from .configs import InstanceSpec, write_config
 from .stack import _latency_all, _sse
+from .world import wait_until
 
 BIN = Path(sys.executable).parent
 INSTANCES = [("radarr", "radarr", "r"), ("sonarr", "sonarr", "s"), ("lidarr", "lidarr", "l")]
@@ -51,17 +52,15 @@ def _fill(store: Store, n: int) -> None:
         store.upsert_torrents(name, rows)
 
 
-def _wait_up(base: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(base + "/api/v1/health", timeout=1)
-            return
-        except urllib.error.HTTPError:
-            return  # it answers
-        except OSError:
-            time.sleep(0.1)
-    raise TimeoutError(f"the WebUI did not answer at {base}")
+def _answers(base: str) -> bool:
+    """Whether the WebUI answers at ``base`` (any HTTP status)."""
+    try:
+        urllib.request.urlopen(base + "/api/v1/health", timeout=1)
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
+    return True
 
 
 def measure(workdir: Path, n: int, rounds: int) -> dict[str, Any]:
@@ -82,7 +81,7 @@ def measure(workdir: Path, n: int, rounds: int) -> dict[str, Any]:
 
     out: dict[str, Any] = {"n": n, "rounds": []}
     try:
-        _wait_up(base)
+        wait_until(lambda: _answers(base), f"the WebUI answering at {base}", 60)
         time.sleep(2)
         out["fresh_mb"] = rss()
         asyncio.run(_latency_all(base, n, 1, 0.5))
