@@ -69,7 +69,7 @@ class Shared:
     trims: int = 0
 
     def __post_init__(self) -> None:
-        self.listings = ListingCache(self.responses, idle=self.responses.idle)
+        self.listings = ListingCache(self.responses, idle=self.tuning.cache_idle)
 
     def remember(self, command: dict[str, Any], keep: int = 500) -> None:
         self.outcomes[command["id"]] = command
